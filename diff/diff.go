@@ -364,7 +364,12 @@ func (c *ctx) interfaces() {
 			if !ok || sameSet(f.Labels, to) {
 				continue
 			}
-			ch := InterfaceChange{DeviceID: p.Live.ID, DeviceName: p.Spec.Name, DevID: f.DevID, IfaceName: f.Name, From: append([]string{}, f.Labels...), To: to}
+			// From is sorted: the order flexiManage lists an interface's
+			// labels in means nothing (the live fingerprint ignores it too),
+			// and the plan must not depend on it.
+			from := append([]string{}, f.Labels...)
+			sort.Strings(from)
+			ch := InterfaceChange{DeviceID: p.Live.ID, DeviceName: p.Spec.Name, DevID: f.DevID, IfaceName: f.Name, From: from, To: to}
 			for _, l := range to {
 				if on, ok := now[l]; ok && on != f.DevID {
 					ch.Moved = append(ch.Moved, l)
@@ -524,6 +529,14 @@ func labelsText(ls []string) string {
 }
 
 // owner returns the index of the first declared group that covers t, or -1.
+//
+// A group covers a tunnel on one of its labels (or an unlabeled tunnel, for
+// an unlabeled group) when both ends are members of the group, one of them
+// the hub for hubAndSpoke. A hubAndSpoke group also covers its hub's
+// tunnels on its labels to any declared device whose interface still
+// carries that label in the desired state: that is how a spoke that left
+// the star is told apart from tunnels nobody declared, and its tunnel is
+// deleted without prune.
 func (c *ctx) owner(t live.Tunnel) int {
 	an, bn := c.declIDs[t.A.DeviceID], c.declIDs[t.B.DeviceID]
 	for gi := range c.sp.Tunnels {
@@ -540,6 +553,9 @@ func (c *ctx) owner(t live.Tunnel) int {
 			if (an == g.Hub && has(g.Members, bn)) || (bn == g.Hub && has(g.Members, an)) {
 				return gi
 			}
+			if t.Label != "" && ((an == g.Hub && c.keepsLabel(t.B, t.Label)) || (bn == g.Hub && c.keepsLabel(t.A, t.Label))) {
+				return gi
+			}
 		default:
 			if has(g.Members, an) && has(g.Members, bn) {
 				return gi
@@ -547,6 +563,20 @@ func (c *ctx) owner(t live.Tunnel) int {
 		}
 	}
 	return -1
+}
+
+// keepsLabel reports whether the interface at end e carries label l in the
+// desired state (declared interfaces) or now (the others).
+func (c *ctx) keepsLabel(e live.End, l string) bool {
+	if to, ok := c.res.FinalLabels[e.DeviceID][e.DevID]; ok {
+		return has(to, l)
+	}
+	d := c.st.Device(e.DeviceID)
+	if d == nil {
+		return false
+	}
+	f := d.InterfaceByDevID(e.DevID)
+	return f != nil && has(f.Labels, l)
 }
 
 // blockedLabelRemovals: every live tunnel using a label that an interface
@@ -803,7 +833,11 @@ func (c *ctx) labelPrune() {
 	for _, d := range c.res.Delete {
 		deleted[d.Tunnel.ID] = true
 	}
-	for _, l := range c.st.Labels {
+	// By name, so that the plan does not depend on the order flexiManage
+	// lists the labels in.
+	labels := append([]live.Label(nil), c.st.Labels...)
+	sort.Slice(labels, func(i, j int) bool { return labels[i].Name < labels[j].Name })
+	for _, l := range labels {
 		if c.sp.Label(l.Name) != nil {
 			continue
 		}

@@ -11,5 +11,5 @@ var LabFleet []byte
 
 // FS holds every embedded example file.
 //
-//go:embed lab
+//go:embed lab topology
 var FS embed.FS
