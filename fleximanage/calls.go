@@ -370,10 +370,22 @@ func (c *Client) AddStaticRoute(ctx context.Context, deviceID string, r StaticRo
 	return &out, q, err
 }
 
+// patchedRoute is the body of a PATCH: flexiManage takes the route's id from
+// the body's _id (it never reads the path's), and removes the route by that
+// id when the removal job completes.
+type patchedRoute struct {
+	StaticRouteRequest struct {
+		ID string `json:"_id"`
+		StaticRouteRequest
+	} `json:"staticRouteRequest"`
+}
+
 // UpdateStaticRoute re-queues a route's add (Status "add-failed") or removal
 // (PATCH).
 func (c *Client) UpdateStaticRoute(ctx context.Context, deviceID, routeID string, r StaticRouteRequest) (Queued, error) {
-	resp, err := c.do(ctx, request{op: "update static route", method: http.MethodPatch, path: devPath(deviceID, "/staticroutes/"+pathID(routeID)), route: "/devices/{id}/staticroutes/{route}", body: wrappedRoute{r}})
+	var body patchedRoute
+	body.StaticRouteRequest.ID, body.StaticRouteRequest.StaticRouteRequest = routeID, r
+	resp, err := c.do(ctx, request{op: "update static route", method: http.MethodPatch, path: devPath(deviceID, "/staticroutes/"+pathID(routeID)), route: "/devices/{id}/staticroutes/{route}", body: body})
 	if err != nil {
 		return Queued{}, err
 	}
@@ -464,4 +476,16 @@ func (c *Client) DeleteDHCP(ctx context.Context, deviceID, dhcpID string, force 
 		return Queued{}, err
 	}
 	return queuedFrom(resp)
+}
+
+// JobsByState lists the organization's jobs in one state, newest first, at
+// most limit of them (GET /jobs?status=<state>&limit=).
+func (c *Client) JobsByState(ctx context.Context, state JobState, limit int) ([]Job, error) {
+	var js []Job
+	q := url.Values{"status": {string(state)}}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	_, err := c.do(ctx, request{op: "list jobs", method: http.MethodGet, path: "/jobs", route: "/jobs", query: q, out: &js})
+	return js, err
 }

@@ -320,3 +320,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // pathID escapes an id for use as a path segment.
 func pathID(id string) string { return url.PathEscape(id) }
+
+// BaseURL returns the server address the client talks to (without /api).
+func (c *Client) BaseURL() string { return c.base.String() }

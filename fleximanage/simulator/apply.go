@@ -676,13 +676,7 @@ func contains(list []string, v string) bool {
 // createTunnelLocked stores one tunnel and queues its two jobs. A pending
 // tunnel gets no jobs and returns flexiManage's rejection text.
 func (s *Simulator) createTunnelLocked(o *org, tk tunnelTask, adv advOptions, now time.Time) ([]*job, string) {
-	reuse := false
-	for _, t := range s.tunnels {
-		if t.org == o.id && !t.active {
-			reuse = true
-			break
-		}
-	}
+	reuse := o.inactiveTunnels > 0
 	if !reuse && o.nextTunnelNum >= maxTunnelsPerOrg-1 {
 		return nil, "Failed to get a new tunnel number"
 	}
@@ -861,6 +855,7 @@ func (s *Simulator) applyDelTunnels(devs []*device, data applyData) (*applyResul
 		}
 		wasPending := t.pending
 		t.active = false
+		o.inactiveTunnels++
 		t.aConf, t.bConf = false, false
 		t.status = "down"
 		t.keys = nil

@@ -72,11 +72,23 @@ func (s *Simulator) getDevices(c *call) (reply, *apiError) {
 			c.header.Set("records-total", strconv.Itoa(len(sel)))
 		}
 		from, to := pageBounds(c, len(sel))
-		parts := make([][]byte, 0, to-from)
-		for _, d := range sel[from:to] {
-			parts = append(parts, s.renderDeviceShape(d, resp))
+		size := 4096 // a detailed device is ~3.5 kB
+		switch resp {
+		case "ids":
+			size = 64
+		case "summary":
+			size = 512
 		}
-		return reply{body: joinRaw(parts)}, nil
+		page := s.pageBuffer(2 + size*(to-from))
+		b := append(*page, '[')
+		for i, d := range sel[from:to] {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = s.appendDeviceShape(b, d, resp)
+		}
+		*page = append(b, ']')
+		return reply{body: json.RawMessage(*page), page: page}, nil
 	}
 	var items []json.RawMessage
 	for _, d := range sel {
@@ -107,10 +119,14 @@ func (s *Simulator) getDevices(c *call) (reply, *apiError) {
 }
 
 func (s *Simulator) renderDeviceShape(d *device, resp string) []byte {
+	return s.appendDeviceShape(nil, d, resp)
+}
+
+func (s *Simulator) appendDeviceShape(dst []byte, d *device, resp string) []byte {
 	switch resp {
 	case "ids":
 		b, _ := json.Marshal(map[string]string{"_id": d.id, "name": d.name})
-		return b
+		return append(dst, b...)
 	case "summary":
 		st := d.state
 		if !d.connected {
@@ -122,9 +138,9 @@ func (s *Simulator) renderDeviceShape(d *device, resp string) []byte {
 			"versions":             wireVersions{d.versions.agent, d.versions.router, d.versions.device, d.versions.vpp, d.versions.frr},
 			"pendingNotifications": 0,
 		})
-		return b
+		return append(dst, b...)
 	}
-	return s.renderDeviceLocked(d, true)
+	return s.appendDeviceLocked(dst, d, true)
 }
 
 // deviceInOrgsLocked finds a device by path id among orgs, with mongoose's

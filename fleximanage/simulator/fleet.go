@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -183,11 +184,22 @@ func LoadFleet(name string, r io.Reader) (*Fleet, error) {
 	}
 	var fl Fleet
 	root, err := yamlcheck.Decode(name, data, &fl)
-	if err != nil {
-		return nil, err
+	var errs yamlcheck.Errors
+	if err != nil && (root == nil || !errors.As(err, &errs)) {
+		return nil, err // not YAML: nothing more to check
 	}
-	if errs := fl.check(name, root); len(errs) > 0 {
-		return nil, errs.Err()
+	// An unknown key leaves every value decoded, so the checks below still
+	// run and every problem of the file is reported at once. A value of the
+	// wrong type is left zero, and checking the rest would report problems
+	// that are not there.
+	for _, e := range errs {
+		if !strings.HasPrefix(e.Msg, "unknown key ") {
+			return nil, err
+		}
+	}
+	errs = append(errs, fl.check(name, root)...)
+	if err := errs.Err(); err != nil {
+		return nil, err
 	}
 	return &fl, nil
 }

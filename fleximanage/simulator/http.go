@@ -83,6 +83,7 @@ type call struct {
 type reply struct {
 	status int
 	body   any
+	page   *[]byte // body's buffer, back to Simulator.pages once written
 }
 
 type handler func(s *Simulator, c *call) (reply, *apiError)
@@ -163,7 +164,7 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request) int {
 		}
 		switch {
 		case fault == http.StatusTooManyRequests:
-			h.Set("Retry-After", itoa(max(s.retryAfter(), 0)))
+			h.Set("Retry-After", itoa(s.retryAfter))
 			return writeErr(w, mwErr(fault, msgRateLimited))
 		case fault != 0:
 			return writeErr(w, &apiError{status: fault, msg: http.StatusText(fault), middleware: fault != 500})
@@ -229,14 +230,11 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request) int {
 		}
 		return writeErr(w, aerr)
 	}
-	return writeReply(w, rep)
-}
-
-func (s *Simulator) retryAfter() int {
-	if s.rl != nil {
-		return s.rl.retryAfter
+	st := writeReply(w, rep)
+	if rep.page != nil {
+		s.pages.Put(rep.page) // a ResponseWriter does not keep what it was given
 	}
-	return 60
+	return st
 }
 
 func (s *Simulator) routes() []*endpoint {

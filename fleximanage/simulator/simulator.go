@@ -91,12 +91,15 @@ type Simulator struct {
 	queues   map[string]*queue // by machineId
 	changed  chan struct{}     // closed and replaced whenever a job changes state
 
-	rl     *rateLimiter
-	faults *faultState
+	rl         *rateLimiter
+	retryAfter int // Retry-After (seconds) of every 429, limiter's or injected
+	faults     *faultState
 
 	closed bool
 
 	routeCache []*endpoint
+
+	pages sync.Pool // *[]byte buffers of large list pages (see pageBuffer)
 }
 
 type keyScope struct {
@@ -157,11 +160,12 @@ func New(fleet *Fleet, opts Options) (*Simulator, error) {
 	if retry == 0 {
 		retry = 60
 	}
+	s.retryAfter = max(retry, 0)
 	if limit > 0 {
 		if window <= 0 {
 			window = 5 * time.Minute
 		}
-		s.rl = newRateLimiter(limit, window, max(retry, 0))
+		s.rl = newRateLimiter(limit, window, s.retryAfter)
 	}
 	f := opts.Faults
 	if f == nil && fleet.Faults != nil {
@@ -499,10 +503,13 @@ func colorFor(name string) string {
 // the org, _id and all, as flexiManage does) and stores an active tunnel.
 func (s *Simulator) newTunnelLocked(o *org, da, db *device, fa, fb *iface, labelID string, adv advOptions, now time.Time) *tunnel {
 	var t *tunnel
-	for _, old := range s.tunnels {
-		if old.org == o.id && !old.active {
-			t = old
-			break
+	if o.inactiveTunnels > 0 { // skip the scan in the common case
+		for _, old := range s.tunnels {
+			if old.org == o.id && !old.active {
+				t = old
+				o.inactiveTunnels--
+				break
+			}
 		}
 	}
 	if t == nil {

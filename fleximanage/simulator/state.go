@@ -21,6 +21,7 @@ type org struct {
 	vxlanPort                             string
 	tunnelRange                           string
 	nextTunnelNum                         int // last number handed out (tunnelids.nextAvailID)
+	inactiveTunnels                       int // deactivated tunnel records, reused before new numbers
 }
 
 type label struct {
@@ -51,6 +52,7 @@ type device struct {
 	dhcp                        []*dhcpEntry
 	upgradeQueued               bool
 	other                       map[string]json.RawMessage // ospf, bgp, firewall, policies, ...
+	otherKeys                   []string                   // sorted keys of other, a cache (see sortedKeysCached)
 }
 
 type iface struct {
@@ -63,6 +65,7 @@ type iface struct {
 	publicIP, publicPort            string
 	routing                         string
 	labels                          []string                   // path label ids
+	otherKeys                       []string                   // sorted keys of other, a cache (see sortedKeysCached)
 	other                           map[string]json.RawMessage // everything else, as sent
 }
 

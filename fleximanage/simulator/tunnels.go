@@ -178,11 +178,17 @@ func (s *Simulator) getTunnels(c *call) (reply, *apiError) {
 			c.header.Set("records-total", strconv.Itoa(len(sel)))
 		}
 		from, to := pageBounds(c, len(sel))
-		out := make([]wireTunnel, 0, to-from)
-		for _, t := range sel[from:to] {
-			out = append(out, s.renderTunnelLocked(t, summary))
+		page := s.pageBuffer(2 + 1700*(to-from)) // a tunnel is ~1.6 kB
+		b := append(*page, '[')
+		for i, t := range sel[from:to] {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			w := s.renderTunnelLocked(t, summary)
+			b = w.appendJSON(b)
 		}
-		return reply{body: out}, nil
+		*page = append(b, ']')
+		return reply{body: json.RawMessage(*page), page: page}, nil
 	}
 	var items []wireTunnel
 	for _, t := range sel {
@@ -205,7 +211,14 @@ func (s *Simulator) getTunnels(c *call) (reply, *apiError) {
 		c.header.Set("records-total", strconv.Itoa(len(items)))
 	}
 	from, to := pageBounds(c, len(items))
-	return reply{body: append([]wireTunnel{}, items[from:to]...)}, nil
+	b := []byte{'['}
+	for i := range items[from:to] {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = items[from+i].appendJSON(b)
+	}
+	return reply{body: json.RawMessage(append(b, ']'))}, nil
 }
 
 type wireFullTunnelDevice struct {
