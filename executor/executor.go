@@ -33,8 +33,11 @@ type Options struct {
 	Observer Observer
 	// Stop, when closed, lets the current phase finish (its writes and
 	// the wait for its jobs) and starts no further phase.
-	Stop   <-chan struct{}
-	Logger *slog.Logger
+	Stop <-chan struct{}
+	// StopWaiting, when closed, also ends the wait for the current phase's
+	// jobs: the run returns ErrStopped and the jobs stay in the journal.
+	StopWaiting <-chan struct{}
+	Logger      *slog.Logger
 }
 
 // Executor runs plans.
@@ -281,7 +284,20 @@ func (e *Executor) runPhase(ctx context.Context, steps []*planner.Step, labels *
 			sort.Slice(r.Jobs, func(i, j int) bool { return r.Jobs[i].ID < r.Jobs[j].ID })
 		}
 		if e.opts.Journal != nil {
-			if err := e.opts.Journal.JobsEnded(all); err != nil {
+			ended := all
+			if ctx.Err() != nil || errors.Is(werr, ErrStopped) {
+				// Interrupted while waiting (ctx ended, or StopWaiting):
+				// only the jobs seen ending have ended. The others stay
+				// outstanding in the journal, so that the next start waits
+				// for them (Resume).
+				ended = nil
+				for _, id := range all {
+					if o, ok := outcomes[id]; ok && o.State.Terminal() {
+						ended = append(ended, id)
+					}
+				}
+			}
+			if err := e.opts.Journal.JobsEnded(ended); err != nil {
 				return err
 			}
 		}

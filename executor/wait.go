@@ -32,7 +32,7 @@ func (e *Executor) waitJobs(ctx context.Context, ids []fleximanage.JobID, phase 
 	inactiveDevs := map[string]string{} // device id → name, of inactive jobs
 	lastCheck := time.Time{}
 	for len(pending) > 0 {
-		if err := sleepCtx(ctx, min(interval, max(time.Until(deadline), 0))); err != nil {
+		if err := sleepCtx(ctx, min(interval, max(time.Until(deadline), 0)), e.opts.StopWaiting); err != nil {
 			return outcomes, err
 		}
 		progress, err := e.poll(ctx, pending, outcomes, inactiveDevs)
@@ -152,7 +152,12 @@ func (e *Executor) poll(ctx context.Context, pending map[fleximanage.JobID]bool,
 	return progress, err
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
+// sleepCtx waits d, or returns early with ctx's error or ErrStopped when
+// stop closes.
+func sleepCtx(ctx context.Context, d time.Duration, stop <-chan struct{}) error {
+	if stopped(stop) {
+		return ErrStopped
+	}
 	if d <= 0 {
 		return ctx.Err()
 	}
@@ -161,6 +166,8 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-stop:
+		return ErrStopped
 	case <-t.C:
 		return nil
 	}

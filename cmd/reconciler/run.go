@@ -22,7 +22,13 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"demo", "plan, apply and plan again on the embedded simulator", runDemo},
+		{"validate", "check the desired state (no flexiManage needed)", runValidate},
+		{"plan", "show what apply would change (exit 0: none, 2: changes)", runPlan},
+		{"apply", "make flexiManage match the source", runApply},
+		{"serve", "run the daemon: schedule, webhooks, status and metrics", runServe},
 		{"simulate", "run the embedded flexiManage simulator", runSimulate},
+		{"healthcheck", "GET the daemon's /healthz; exit 0 if healthy (for container health checks)", runHealthcheck},
 	}
 }
 
@@ -50,7 +56,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'reconciler COMMAND -h' for a command's flags.")

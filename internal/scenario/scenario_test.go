@@ -109,33 +109,31 @@ func (h *harness) plan(ctx context.Context) (*planner.Plan, *live.State) {
 	return p, st
 }
 
-// apply sends the plan's steps in order and waits for the jobs of each
-// phase before the next: the test-only stand-in for the executor.
+// apply runs the plan with the executor (journal and all) and fails the
+// test if the run fails.
 func (h *harness) apply(ctx context.Context, p *planner.Plan, st *live.State) {
 	h.t.Helper()
 	known := map[string]string{}
 	for _, l := range st.Labels {
 		known[l.Name] = l.ID
 	}
-	labels := executor.NewLabels(known)
-	for i := range p.Steps {
-		s := &p.Steps[i]
-		sent, err := executor.Send(ctx, h.client, s, labels)
-		if err != nil {
-			h.t.Fatalf("step %d (%s %s): %v", s.ID, s.Action, s.Target, err)
-		}
-		if sent.Status == fleximanage.ApplyPartiallyCompleted && s.Action != planner.CreateTunnels {
-			h.t.Fatalf("step %d (%s %s): partially completed: %s", s.ID, s.Action, s.Target, sent.Message)
-		}
-		last := i+1 == len(p.Steps) || p.Steps[i+1].Phase != s.Phase || p.Steps[i+1].Wave != s.Wave
-		if last {
-			if err := h.sim.WaitIdle(ctx); err != nil {
-				h.t.Fatal(err)
-			}
-		}
+	j, err := executor.OpenJournal(h.t.TempDir())
+	if err != nil {
+		h.t.Fatal(err)
 	}
-	if n := h.sim.JobCounts()["failed"]; n > 0 {
-		h.t.Fatalf("%d jobs failed", n)
+	ex, err := executor.New(executor.Options{Client: h.client, Labels: known, Journal: j, PollMin: time.Millisecond, PollMax: 20 * time.Millisecond})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	res, err := ex.Apply(ctx, p)
+	if err != nil {
+		h.t.Fatalf("apply: %v", err)
+	}
+	if res.JobsFailed > 0 || res.JobsWaiting > 0 {
+		h.t.Fatalf("apply: %d jobs failed, %d unfinished", res.JobsFailed, res.JobsWaiting)
+	}
+	if h.sim.JobCounts()["failed"] > 0 {
+		h.t.Fatalf("the simulator has failed jobs")
 	}
 }
 
@@ -204,6 +202,9 @@ func TestScenarios(t *testing.T) {
 			h.apply(ctx, again, emptyState())
 			if w := h.count.writes.Load() - before; w != 0 {
 				t.Errorf("a second apply sent %d writes, want 0", w)
+			}
+			if err := h.sim.WaitIdle(ctx); err != nil {
+				t.Fatal(err)
 			}
 		})
 	}
