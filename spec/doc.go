@@ -4,10 +4,12 @@
 //
 // Input is an fs.FS; nothing else is read. Every *.yaml and *.yml file under
 // the directory is decoded strictly (an unknown key is an error, anywhere)
-// and merged; a name defined twice is an error naming both places. One
-// validation pass then reports every problem of the whole source at once,
-// each as file:line:col: message. A Spec is returned only when the source is
-// valid; it is read-only afterwards.
+// and merged in lexical order of their paths; a name defined twice is an
+// error naming both places. One validation pass then reports every problem
+// of the whole source at once, each as file:line:col: message. A Spec is
+// returned only when the source is valid; it is read-only afterwards. A source is bounded in files, bytes
+// and YAML nodes (MaxFiles, MaxFileBytes, MaxTotalBytes, MaxNodes), so that
+// a hostile or mistaken repository cannot exhaust memory or time.
 //
 // Semantics that later stages rely on:
 //   - Only declared devices are managed; only the listed interfaces of a

@@ -1,12 +1,12 @@
 package spec
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"path"
+	"sort"
 	"strings"
 
 	"github.com/flexiwan-gitops/reconciler/internal/yamlcheck"
@@ -14,12 +14,26 @@ import (
 )
 
 // Limits on what a source may hold. They keep a hostile or mistaken
-// repository (a huge generated file, a YAML bomb) from exhausting memory.
+// repository (a huge generated file, a YAML bomb) from exhausting memory or
+// time: bytes are counted before a file is parsed, nodes (every key, value
+// and list item; an alias counts once) right after, before decoding.
+// Nesting is bounded by the YAML library (10,000 levels) and the expansion
+// of aliases by the decoder.
 const (
 	MaxFileBytes  = 4 << 20
 	MaxTotalBytes = 32 << 20
 	MaxFiles      = 5000
+	MaxNodes      = 1 << 20
 )
+
+// limits are the bounds one Load or Parse works within; tests shrink them.
+type limits struct {
+	fileBytes, totalBytes, files, nodes int
+}
+
+func defaultLimits() limits {
+	return limits{fileBytes: MaxFileBytes, totalBytes: MaxTotalBytes, files: MaxFiles, nodes: MaxNodes}
+}
 
 // The YAML shape of one file. Pointers tell "absent" from "empty".
 type fileDoc struct {
@@ -87,10 +101,14 @@ type parsedFile struct {
 }
 
 // Load reads every *.yaml and *.yml file below dir in fsys (hidden files
-// and directories, such as .git or .github, are skipped) and returns the
-// validated desired state. On any problem it returns a yamlcheck.Errors
-// listing all of them.
+// and directories, such as .git or .github, are skipped), merges them in
+// lexical order of their paths and returns the validated desired state. On
+// any problem it returns a yamlcheck.Errors listing all of them.
 func Load(fsys fs.FS, dir string) (*Spec, error) {
+	return load(fsys, dir, defaultLimits())
+}
+
+func load(fsys fs.FS, dir string, lim limits) (*Spec, error) {
 	if dir == "" {
 		dir = "."
 	}
@@ -111,8 +129,8 @@ func Load(fsys fs.FS, dir string) (*Spec, error) {
 		}
 		if ext := path.Ext(base); ext == ".yaml" || ext == ".yml" {
 			names = append(names, p)
-			if len(names) > MaxFiles {
-				return fmt.Errorf("more than %d YAML files", MaxFiles)
+			if len(names) > lim.files {
+				return fmt.Errorf("more than %d YAML files", lim.files)
 			}
 		}
 		return nil
@@ -120,22 +138,28 @@ func Load(fsys fs.FS, dir string) (*Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read source: %w", err)
 	}
+	// WalkDir visits a directory's entries in name order, which puts
+	// "a/x.yaml" before "a.yaml"; merge in plain path order instead.
+	sort.Strings(names)
 	var files []parsedFile
 	var errs yamlcheck.Errors
-	total := 0
+	budget := budget{limits: lim}
 	for _, name := range names {
-		data, err := readLimited(fsys, name)
+		data, err := readLimited(fsys, name, lim.fileBytes)
 		if err != nil {
 			errs = append(errs, yamlcheck.Error{File: name, Msg: err.Error()})
 			continue
 		}
-		total += len(data)
-		if total > MaxTotalBytes {
-			errs = append(errs, yamlcheck.Error{File: name, Msg: fmt.Sprintf("the source is larger than %d MiB", MaxTotalBytes>>20)})
+		budget.bytes += len(data)
+		if budget.bytes > lim.totalBytes {
+			errs = append(errs, yamlcheck.Error{File: name, Msg: fmt.Sprintf("the source is larger than %s; nothing after this file was read", size(lim.totalBytes))})
 			break
 		}
-		pf, ferrs := parseFile(name, data)
+		pf, ferrs, stop := parseFile(name, data, &budget)
 		errs = append(errs, ferrs...)
+		if stop {
+			break
+		}
 		if pf.root != nil {
 			files = append(files, pf)
 		}
@@ -145,14 +169,19 @@ func Load(fsys fs.FS, dir string) (*Spec, error) {
 
 // Parse reads one YAML document (named name in messages) as a whole source.
 func Parse(name string, r io.Reader) (*Spec, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
+	return parse(name, r, defaultLimits())
+}
+
+func parse(name string, r io.Reader, lim limits) (*Spec, error) {
+	data, err := io.ReadAll(io.LimitReader(r, int64(lim.fileBytes)+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if len(data) > MaxFileBytes {
-		return nil, yamlcheck.Errors{{File: name, Msg: fmt.Sprintf("file is larger than %d MiB", MaxFileBytes>>20)}}
+	if len(data) > lim.fileBytes {
+		return nil, yamlcheck.Errors{{File: name, Msg: fmt.Sprintf("file is larger than %s", size(lim.fileBytes))}}
 	}
-	pf, errs := parseFile(name, data)
+	budget := budget{limits: lim}
+	pf, errs, _ := parseFile(name, data, &budget)
 	var files []parsedFile
 	if pf.root != nil {
 		files = append(files, pf)
@@ -160,55 +189,68 @@ func Parse(name string, r io.Reader) (*Spec, error) {
 	return build(files, []string{name}, errs)
 }
 
-func readLimited(fsys fs.FS, name string) ([]byte, error) {
+// budget is what a source has used of its limits so far.
+type budget struct {
+	limits
+	bytes, nodes int
+}
+
+// size formats a byte limit for messages.
+func size(n int) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+func readLimited(fsys fs.FS, name string, limit int) ([]byte, error) {
 	f, err := fsys.Open(name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	data, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(data) > MaxFileBytes {
-		return nil, fmt.Errorf("file is larger than %d MiB", MaxFileBytes>>20)
+	if len(data) > limit {
+		return nil, fmt.Errorf("file is larger than %s", size(limit))
 	}
 	return data, nil
 }
 
-func parseFile(name string, data []byte) (parsedFile, yamlcheck.Errors) {
-	pf := parsedFile{name: name}
-	if n := extraDocument(data); n != nil {
-		return pf, yamlcheck.Errors{yamlcheck.At(name, n, "only one YAML document per file is allowed")}
+// parseFile parses and decodes one file. stop reports that the source
+// exceeded its node budget: nothing more should be read.
+func parseFile(name string, data []byte, b *budget) (pf parsedFile, errs yamlcheck.Errors, stop bool) {
+	pf.name = name
+	root, err := yamlcheck.Parse(name, data)
+	if err != nil {
+		return pf, asErrors(name, err), false
 	}
-	root, err := yamlcheck.Decode(name, data, &pf.doc)
-	var errs yamlcheck.Errors
-	if err != nil && !errors.As(err, &errs) {
-		errs = yamlcheck.Errors{{File: name, Msg: err.Error()}}
+	if root == nil {
+		return pf, nil, false
 	}
-	if root != nil && root.Kind != yaml.MappingNode {
-		return pf, yamlcheck.Errors{yamlcheck.At(name, root, "the file must be a mapping with pathLabels, devices, tunnels or settings")}
+	b.nodes += yamlcheck.Size(root)
+	if b.nodes > b.limits.nodes {
+		return pf, yamlcheck.Errors{{File: name, Msg: fmt.Sprintf("the source has more than %d YAML nodes (keys, values and list items); nothing after this file was read", b.limits.nodes)}}, true
+	}
+	if root.Kind != yaml.MappingNode {
+		return pf, yamlcheck.Errors{yamlcheck.At(name, root, "the file must be a mapping with pathLabels, devices, tunnels or settings")}, false
 	}
 	// Unknown keys and type mismatches leave the rest of the file usable:
 	// keep it, so that one run reports the semantic problems too.
+	errs = asErrors(name, yamlcheck.DecodeNode(name, root, &pf.doc))
 	pf.root = root
-	return pf, errs
+	return pf, errs, false
 }
 
-// extraDocument returns the second document's node when data holds more
-// than one YAML document.
-func extraDocument(data []byte) *yaml.Node {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var first yaml.Node
-	if dec.Decode(&first) != nil {
+func asErrors(name string, err error) yamlcheck.Errors {
+	if err == nil {
 		return nil
 	}
-	var second yaml.Node
-	if dec.Decode(&second) != nil {
-		return nil
+	var errs yamlcheck.Errors
+	if !errors.As(err, &errs) {
+		errs = yamlcheck.Errors{{File: name, Msg: err.Error()}}
 	}
-	if len(second.Content) > 0 {
-		return second.Content[0]
-	}
-	return &second
+	return errs
 }

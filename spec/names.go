@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"github.com/flexiwan-gitops/reconciler/internal/yamlcheck"
 	"sort"
 	"strings"
 )
@@ -56,23 +57,4 @@ func Closest(s string, names []string, n int) []string {
 	return out
 }
 
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			c := 1
-			if ra[i-1] == rb[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
-}
+func editDistance(a, b string) int { return yamlcheck.Distance(a, b) }

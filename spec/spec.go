@@ -114,8 +114,9 @@ type TunnelGroup struct {
 	Topology GroupTopology
 	// Hub is the hub's device name (hubAndSpoke only).
 	Hub string
-	// Members are the device names the patterns expanded to, in declaration
-	// order without duplicates: every device for fullMesh, the spokes for
+	// Members are the device names the patterns expanded to, without
+	// duplicates: patterns in declaration order, the names a glob matches
+	// in lexical order. Every device for fullMesh, the spokes for
 	// hubAndSpoke.
 	Members []string
 	// PathLabels are label names; empty means unlabeled interfaces only.

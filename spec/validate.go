@@ -10,13 +10,15 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// flexiManage's own rules for names (fleximanage/API.md §4.1, §7).
+// flexiManage's own rules for names (fleximanage/API.md §4.1, §7). They are
+// JavaScript's /^[a-z...]$/i there; here the letters are spelled out, as
+// Go's (?i) would also let the Kelvin sign and the long s through.
 var (
-	labelNameRE = regexp.MustCompile(`(?i)^[a-z0-9-_ .:]{3,30}$`)
-	labelDescRE = regexp.MustCompile(`(?i)^[a-z0-9-_ .!#%():@\[\]]{0,50}$`)
-	colorRE     = regexp.MustCompile(`(?i)^#[0-9a-f]{6}$`)
-	deviceRE    = regexp.MustCompile(`(?i)^[a-z0-9-_ .!#%():@\[\]]{1,50}$`)
-	versionRE   = regexp.MustCompile(`^\d+\.\d+\.\d+$`)
+	labelNameRE = regexp.MustCompile(`^[A-Za-z0-9_ .:-]{3,30}$`)
+	labelDescRE = regexp.MustCompile(`^[A-Za-z0-9_ .!#%():@\[\]-]{0,50}$`)
+	colorRE     = regexp.MustCompile(`^#[0-9A-Fa-f]{6}$`)
+	deviceRE    = regexp.MustCompile(`^[A-Za-z0-9_ .!#%():@\[\]-]{1,50}$`)
+	versionRE   = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
 	machineRE   = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
 )
 
@@ -30,9 +32,43 @@ type builder struct {
 	machineAt  map[string]Pos
 	groupAt    map[string]Pos
 	settingsAt *Pos
+
+	// Computed once, so that a source with many names and many mistakes
+	// stays linear rather than quadratic.
+	labelNames  []string             // sorted, after the labels pass
+	labelType   map[string]LabelType // first declaration of each name
+	deviceNames []string             // sorted, after the devices pass
+	patterns    map[string]matched   // device pattern → expansion
+	suggestWork int                  // names compared for "did you mean"
+
+	// bad holds the positions of values the decoder could not use (wrong
+	// type): they are left zero, and checking them again would report
+	// problems that are not there.
+	bad map[Pos]bool
+}
+
+// matched is the expansion of one device pattern.
+type matched struct {
+	names []string
+	err   string // why it expands to nothing, "" when it matched
+}
+
+// maxSuggestWork bounds the names compared for "did you mean" hints over a
+// whole source; past it, messages go without hints.
+const maxSuggestWork = 200_000
+
+// suggest is closest within the builder's budget.
+func (b *builder) suggest(s string, names []string) string {
+	if b.suggestWork += len(names); b.suggestWork > maxSuggestWork {
+		return ""
+	}
+	return closest(s, names)
 }
 
 func (b *builder) errAt(p Pos, format string, args ...any) {
+	if b.bad[p] {
+		return
+	}
 	b.errs = append(b.errs, yamlcheck.Error{File: p.File, Line: p.Line, Col: p.Col, Msg: sprintf(format, args...)})
 }
 
@@ -53,6 +89,12 @@ func build(files []parsedFile, names []string, earlier yamlcheck.Errors) (*Spec,
 	b := &builder{
 		errs:    earlier,
 		labelAt: map[string]Pos{}, deviceAt: map[string]Pos{}, machineAt: map[string]Pos{}, groupAt: map[string]Pos{},
+		labelType: map[string]LabelType{}, patterns: map[string]matched{}, bad: map[Pos]bool{},
+	}
+	for _, e := range earlier {
+		if e.Line > 0 {
+			b.bad[Pos{File: e.File, Line: e.Line, Col: e.Col}] = true
+		}
 	}
 	b.spec.Files = names
 	b.spec.Settings.MaxDeletions = DefaultMaxDeletions
@@ -60,9 +102,16 @@ func build(files []parsedFile, names []string, earlier yamlcheck.Errors) (*Spec,
 	for _, f := range files {
 		b.labels(f)
 	}
+	b.labelNames = keys(b.labelAt)
+	for _, l := range b.spec.PathLabels {
+		if _, dup := b.labelType[l.Name]; !dup {
+			b.labelType[l.Name] = l.Type
+		}
+	}
 	for _, f := range files {
 		b.devices(f)
 	}
+	b.deviceNames = keys(b.deviceAt)
 	for _, f := range files {
 		b.groups(f)
 		b.settings(f)
@@ -78,7 +127,7 @@ func (b *builder) labels(f parsedFile) {
 		at := func(k string) Pos { return posOf(f.name, f.root, false, "pathLabels", i, k) }
 		l := PathLabel{Name: yl.Name, Type: LabelType(yl.Type), Color: yl.Color, Description: yl.Description, Pos: posOf(f.name, f.root, false, "pathLabels", i)}
 		switch {
-		case yl.Name == "":
+		case yl.Name == "" && !b.bad[at("name")]:
 			b.errAt(l.Pos, "path label has no name")
 		case !labelNameRE.MatchString(yl.Name):
 			b.errAt(at("name"), "path label name %q: use 3 to 30 of a-z, 0-9, '-', '_', '.', ':' and space", yl.Name)
@@ -111,7 +160,7 @@ func (b *builder) devices(f parsedFile) {
 		at := func(p ...any) Pos { return posOf(f.name, f.root, false, append([]any{"devices", i}, p...)...) }
 		d := Device{Name: yd.Name, MachineID: yd.MachineID, Version: yd.Version, Pos: at()}
 		switch {
-		case yd.Name == "":
+		case yd.Name == "" && !b.bad[at("name")]:
 			b.errAt(d.Pos, "device has no name")
 		case !deviceRE.MatchString(yd.Name):
 			b.errAt(at("name"), "device name %q has characters flexiManage does not allow", yd.Name)
@@ -146,7 +195,9 @@ func (b *builder) devices(f parsedFile) {
 			ip := func(p ...any) Pos { return at(append([]any{"interfaces", j}, p...)...) }
 			in := Interface{Ref: yi.Name, Pos: ip()}
 			if yi.Name == "" {
-				b.errAt(in.Pos, "interface has no name")
+				if !b.bad[ip("name")] {
+					b.errAt(in.Pos, "interface has no name")
+				}
 			} else if prev, dup := ifNames[yi.Name]; dup {
 				b.errAt(ip("name"), "interface %q is declared twice on device %q: here and at %s", yi.Name, yd.Name, prev)
 			} else {
@@ -156,7 +207,7 @@ func (b *builder) devices(f parsedFile) {
 			for k, ln := range yi.PathLabels {
 				lp := ip("pathLabels", k)
 				if _, ok := b.labelAt[ln]; !ok {
-					b.errAt(lp, "path label %q is not declared%s", ln, closest(ln, keys(b.labelAt)))
+					b.errAt(lp, "path label %q is not declared%s", ln, b.suggest(ln, b.labelNames))
 				}
 				if seen[ln] {
 					b.errAt(lp, "path label %q is listed twice on interface %q", ln, yi.Name)
@@ -206,7 +257,9 @@ func (b *builder) devices(f parsedFile) {
 				hp := func(p ...any) Pos { return at(append([]any{"dhcp", j}, p...)...) }
 				h := DHCP{Interface: yh.Interface, Pos: hp()}
 				if yh.Interface == "" {
-					b.errAt(h.Pos, "dhcp entry has no interface")
+					if !b.bad[hp("interface")] {
+						b.errAt(h.Pos, "dhcp entry has no interface")
+					}
 				} else if prev, dup := seen[yh.Interface]; dup {
 					b.errAt(hp("interface"), "dhcp on interface %q is declared twice on device %q: here and at %s", yh.Interface, yd.Name, prev)
 				} else {
@@ -239,7 +292,7 @@ func (b *builder) devices(f parsedFile) {
 }
 
 func (b *builder) groups(f parsedFile) {
-	declared := keys(b.deviceAt)
+	declared := b.deviceNames
 	for i, yt := range f.doc.Tunnels {
 		at := func(p ...any) Pos { return posOf(f.name, f.root, false, append([]any{"tunnels", i}, p...)...) }
 		g := TunnelGroup{Name: yt.Name, Topology: GroupTopology(yt.Topology), Pos: at()}
@@ -250,12 +303,16 @@ func (b *builder) groups(f parsedFile) {
 				b.groupAt[yt.Name] = at("name")
 			}
 		}
+		unresolved := false
 		expand := func(field string, pats []string) []string {
 			var out []string
 			seen := map[string]bool{}
 			for k, p := range pats {
 				pp := at(field, k)
 				matched := b.match(p, declared, pp)
+				if len(matched) == 0 {
+					unresolved = true
+				}
 				for _, m := range matched {
 					if !seen[m] {
 						seen[m] = true
@@ -270,11 +327,11 @@ func (b *builder) groups(f parsedFile) {
 			if yt.Hub != "" || len(yt.Spokes) > 0 {
 				b.errAt(at(), "a fullMesh group takes devices, not hub and spokes")
 			}
-			if len(yt.Devices) == 0 {
+			if len(yt.Devices) == 0 && !b.bad[at("devices")] {
 				b.errAt(at(), "a fullMesh group needs devices")
 			}
 			g.Members = expand("devices", yt.Devices)
-			if len(yt.Devices) > 0 && len(g.Members) == 1 {
+			if len(yt.Devices) > 0 && len(g.Members) == 1 && !unresolved {
 				b.errAt(at("devices"), "a fullMesh group needs at least two devices; %q is alone", g.Members[0])
 			}
 		case HubAndSpoke:
@@ -282,15 +339,16 @@ func (b *builder) groups(f parsedFile) {
 				b.errAt(at("devices"), "a hubAndSpoke group takes hub and spokes, not devices")
 			}
 			switch {
+			case yt.Hub == "" && b.bad[at("hub")]:
 			case yt.Hub == "":
 				b.errAt(at(), "a hubAndSpoke group needs a hub")
 			case strings.ContainsAny(yt.Hub, "*?["):
 				b.errAt(at("hub"), "the hub must be one device name, not a pattern")
 			case b.deviceAt[yt.Hub] == (Pos{}):
-				b.errAt(at("hub"), "hub %q is not a declared device%s", yt.Hub, closest(yt.Hub, declared))
+				b.errAt(at("hub"), "hub %q is not a declared device%s", yt.Hub, b.suggest(yt.Hub, declared))
 			}
 			g.Hub = yt.Hub
-			if len(yt.Spokes) == 0 {
+			if len(yt.Spokes) == 0 && !b.bad[at("spokes")] {
 				b.errAt(at(), "a hubAndSpoke group needs spokes")
 			}
 			g.Members = expand("spokes", yt.Spokes)
@@ -302,7 +360,9 @@ func (b *builder) groups(f parsedFile) {
 				}
 			}
 		case "":
-			b.errAt(at(), "tunnel group has no topology: want fullMesh or hubAndSpoke")
+			if !b.bad[at("topology")] {
+				b.errAt(at(), "tunnel group has no topology: want fullMesh or hubAndSpoke")
+			}
 		default:
 			b.errAt(at("topology"), "topology %q: want fullMesh or hubAndSpoke", yt.Topology)
 		}
@@ -310,8 +370,8 @@ func (b *builder) groups(f parsedFile) {
 		for k, ln := range yt.PathLabels {
 			lp := at("pathLabels", k)
 			if _, ok := b.labelAt[ln]; !ok {
-				b.errAt(lp, "path label %q is not declared%s", ln, closest(ln, keys(b.labelAt)))
-			} else if l := b.spec.Label(ln); l != nil && l.Type == LabelDIA {
+				b.errAt(lp, "path label %q is not declared%s", ln, b.suggest(ln, b.labelNames))
+			} else if b.labelType[ln] == LabelDIA {
 				b.errAt(lp, "path label %q is a DIA label: flexiManage builds no tunnel on DIA labels", ln)
 			}
 			if seen[ln] {
@@ -325,29 +385,40 @@ func (b *builder) groups(f parsedFile) {
 }
 
 // match expands one device pattern: a declared name, or a glob that must
-// match at least one declared name.
+// match at least one declared name. Matches are in name order.
 func (b *builder) match(p string, declared []string, at Pos) []string {
 	if !strings.ContainsAny(p, "*?[") {
 		if _, ok := b.deviceAt[p]; !ok {
-			b.errAt(at, "device %q is not declared%s", p, closest(p, declared))
+			b.errAt(at, "device %q is not declared%s", p, b.suggest(p, declared))
 			return nil
 		}
 		return []string{p}
 	}
-	if _, err := path.Match(p, ""); err != nil {
-		b.errAt(at, "pattern %q is malformed: %v", p, err)
-		return nil
+	m, ok := b.patterns[p]
+	if !ok {
+		m = expandGlob(p, declared)
+		b.patterns[p] = m
 	}
-	var out []string
+	if m.err != "" {
+		b.errAt(at, "%s", m.err)
+	}
+	return m.names
+}
+
+func expandGlob(p string, declared []string) matched {
+	if _, err := path.Match(p, ""); err != nil {
+		return matched{err: sprintf("pattern %q is malformed: %v", p, err)}
+	}
+	var m matched
 	for _, d := range declared {
 		if ok, _ := path.Match(p, d); ok {
-			out = append(out, d)
+			m.names = append(m.names, d)
 		}
 	}
-	if len(out) == 0 {
-		b.errAt(at, "pattern %q matches no declared device", p)
+	if len(m.names) == 0 {
+		m.err = sprintf("pattern %q matches no declared device", p)
 	}
-	return out
+	return m
 }
 
 func (b *builder) settings(f parsedFile) {

@@ -206,10 +206,10 @@ func LoadFleet(name string, r io.Reader) (*Fleet, error) {
 
 var (
 	objectIDRE  = regexp.MustCompile(`^[0-9a-f]{24}$`)
-	labelNameRE = regexp.MustCompile(`(?i)^[a-z0-9-_ .:]{3,30}$`)
-	colorRE     = regexp.MustCompile(`(?i)^#[0-9a-f]{6}$`)
-	labelDescRE = regexp.MustCompile(`(?i)^[a-z0-9-_ .!#%():@\[\]]{1,50}$`)
-	deviceNmRE  = regexp.MustCompile(`(?i)^[a-z0-9-_ .!#%():@\[\]]{0,50}$`)
+	labelNameRE = regexp.MustCompile(`^[A-Za-z0-9-_ .:]{3,30}$`)
+	colorRE     = regexp.MustCompile(`^#[0-9A-Fa-f]{6}$`)
+	labelDescRE = regexp.MustCompile(`^[A-Za-z0-9-_ .!#%():@\[\]]{1,50}$`)
+	deviceNmRE  = regexp.MustCompile(`^[A-Za-z0-9-_ .!#%():@\[\]]{0,50}$`)
 )
 
 func (fl *Fleet) check(file string, root *yaml.Node) yamlcheck.Errors {
