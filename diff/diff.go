@@ -175,12 +175,22 @@ type ctx struct {
 	res     *Result
 	byName  map[string]*live.Device // declared name → live
 	declIDs map[string]string       // live id → declared name
+	byID    map[string]*live.Device // live id → live device
+	// tunnelsOf: live device id → indexes in st.Tunnels of its tunnels, in
+	// order (built on first use by deviceTunnels).
+	tunnelsOf map[string][]int
+	// groupsOf: declared device name → indexes of the groups it is in (built
+	// on first use by groupsWith).
+	groupsOf map[string][]int
 }
 
 // Compute compares sp with st.
 func Compute(sp *spec.Spec, st *live.State, opts Options) *Result {
 	c := &ctx{sp: sp, st: st, opts: opts, res: &Result{FinalLabels: map[string]map[string][]string{}, Types: LabelTypes{}},
-		byName: map[string]*live.Device{}, declIDs: map[string]string{}}
+		byName: map[string]*live.Device{}, declIDs: map[string]string{}, byID: make(map[string]*live.Device, len(st.Devices))}
+	for i := range st.Devices {
+		c.byID[st.Devices[i].ID] = &st.Devices[i]
+	}
 	c.resolveDevices()
 	c.labels()
 	c.interfaces()
@@ -432,8 +442,10 @@ func (r *Result) GroupCall(sp *spec.Spec, gi int) (Call, bool) {
 
 func (c *ctx) tunnels() {
 	eps := Endpoints(c.liveDevices(), c.res.FinalLabels)
-	desired := map[live.TunnelKey]int{}
-	var order []live.TunnelKey
+	// Expand every group first, so that the maps and slices below are
+	// allocated once at their size (they hold every desired tunnel).
+	expanded := make([][]live.TunnelKey, len(c.sp.Tunnels))
+	total := 0
 	for gi := range c.sp.Tunnels {
 		g := &c.sp.Tunnels[gi]
 		call, ok := c.groupCall(g)
@@ -441,14 +453,20 @@ func (c *ctx) tunnels() {
 			continue // a member is missing: already a problem
 		}
 		keys, skipped := Expand(call, eps, c.res.Types)
+		expanded[gi] = keys
+		total += len(keys)
 		for _, s := range skipped {
-			a, b := c.st.Device(s[0]), c.st.Device(s[1])
+			a, b := c.byID[s[0]], c.byID[s[1]]
 			c.note("group %s: no tunnel between %s (router %s) and %s (router %s): flexiManage needs the same router major version",
 				g.Label(), a.Name, a.RouterVersion, b.Name, b.RouterVersion)
 		}
 		if len(keys) == 0 && len(skipped) == 0 {
 			c.note("group %s expands to no tunnel: no pair of WAN interfaces of its devices carries %s", g.Label(), labelsText(g.PathLabels))
 		}
+	}
+	desired := make(map[live.TunnelKey]int, total)
+	order := make([]live.TunnelKey, 0, total)
+	for gi, keys := range expanded {
 		for _, k := range keys {
 			if _, dup := desired[k]; !dup {
 				desired[k] = gi
@@ -457,7 +475,8 @@ func (c *ctx) tunnels() {
 		}
 	}
 	SortKeys(order)
-	liveByKey := map[live.TunnelKey]*live.Tunnel{}
+	c.res.Desired = make([]DesiredTunnel, 0, len(order))
+	liveByKey := make(map[live.TunnelKey]*live.Tunnel, len(c.st.Tunnels))
 	for i := range c.st.Tunnels {
 		t := &c.st.Tunnels[i]
 		liveByKey[t.Key()] = t
@@ -483,7 +502,7 @@ func (c *ctx) tunnels() {
 				if e.conf {
 					continue
 				}
-				if d := c.st.Device(e.end.DeviceID); d != nil && !d.Connected {
+				if d := c.byID[e.end.DeviceID]; d != nil && !d.Connected {
 					c.note("tunnel %s is not configured on %s, which is disconnected; it will be repaired once the device reconnects", c.st.DescribeKey(k), d.Name)
 					continue
 				}
@@ -539,7 +558,7 @@ func labelsText(ls []string) string {
 // deleted without prune.
 func (c *ctx) owner(t live.Tunnel) int {
 	an, bn := c.declIDs[t.A.DeviceID], c.declIDs[t.B.DeviceID]
-	for gi := range c.sp.Tunnels {
+	for _, gi := range c.groupsWith(an, bn) {
 		g := &c.sp.Tunnels[gi]
 		if len(g.PathLabels) == 0 {
 			if t.Label != "" {
@@ -565,13 +584,43 @@ func (c *ctx) owner(t live.Tunnel) int {
 	return -1
 }
 
+// groupsWith returns, in declaration order, the indexes of the groups that
+// have device an or device bn (declared names) as hub or member: only they
+// can cover a tunnel between the two. Trying every group for every
+// undesired tunnel instead is quadratic in the size of the organization.
+func (c *ctx) groupsWith(an, bn string) []int {
+	if c.groupsOf == nil {
+		c.groupsOf = map[string][]int{}
+		for gi := range c.sp.Tunnels {
+			for _, n := range c.sp.Tunnels[gi].Devices() {
+				if l := c.groupsOf[n]; len(l) == 0 || l[len(l)-1] != gi {
+					c.groupsOf[n] = append(l, gi)
+				}
+			}
+		}
+	}
+	a, b := c.groupsOf[an], c.groupsOf[bn]
+	out := make([]int, 0, len(a)+len(b))
+	for len(a) > 0 || len(b) > 0 {
+		switch {
+		case len(b) == 0 || (len(a) > 0 && a[0] < b[0]):
+			out, a = append(out, a[0]), a[1:]
+		case len(a) == 0 || b[0] < a[0]:
+			out, b = append(out, b[0]), b[1:]
+		default: // equal
+			out, a, b = append(out, a[0]), a[1:], b[1:]
+		}
+	}
+	return out
+}
+
 // keepsLabel reports whether the interface at end e carries label l in the
 // desired state (declared interfaces) or now (the others).
 func (c *ctx) keepsLabel(e live.End, l string) bool {
 	if to, ok := c.res.FinalLabels[e.DeviceID][e.DevID]; ok {
 		return has(to, l)
 	}
-	d := c.st.Device(e.DeviceID)
+	d := c.byID[e.DeviceID]
 	if d == nil {
 		return false
 	}
@@ -591,7 +640,8 @@ func (c *ctx) blockedLabelRemovals() {
 			if has(ch.To, l) {
 				continue
 			}
-			for _, t := range c.st.Tunnels {
+			for _, ti := range c.deviceTunnels(ch.DeviceID) {
+				t := c.st.Tunnels[ti]
 				if t.Label != l || deleted[t.ID] {
 					continue
 				}
@@ -687,16 +737,32 @@ func (c *ctx) gatewayReachable(d *live.Device, gw netip.Addr) bool {
 			return true
 		}
 	}
-	for _, t := range c.st.Tunnels {
-		if t.A.DeviceID != d.ID && t.B.DeviceID != d.ID {
-			continue
-		}
+	for _, ti := range c.deviceTunnels(d.ID) {
+		t := &c.st.Tunnels[ti]
 		a, _ := TunnelLoopbacks(t.Num, c.st.Org.TunnelRange)
 		if p, err := netip.ParsePrefix(a + "/31"); err == nil && p.Contains(gw) {
 			return true
 		}
 	}
 	return false
+}
+
+// deviceTunnels returns the indexes in st.Tunnels of the live tunnels
+// with an end on device id, in their order. Scanning every tunnel for each
+// route or each interface losing a label instead is quadratic in the size
+// of the organization.
+func (c *ctx) deviceTunnels(id string) []int {
+	if c.tunnelsOf == nil {
+		c.tunnelsOf = make(map[string][]int, len(c.st.Devices))
+		for i := range c.st.Tunnels {
+			t := &c.st.Tunnels[i]
+			c.tunnelsOf[t.A.DeviceID] = append(c.tunnelsOf[t.A.DeviceID], i)
+			if t.B.DeviceID != t.A.DeviceID {
+				c.tunnelsOf[t.B.DeviceID] = append(c.tunnelsOf[t.B.DeviceID], i)
+			}
+		}
+	}
+	return c.tunnelsOf[id]
 }
 
 // TunnelLoopbacks returns the loopback addresses of tunnel num in an org

@@ -1,7 +1,7 @@
 package diff
 
 import (
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -136,7 +136,24 @@ func major(v string) int {
 
 // SortKeys orders tunnel keys deterministically.
 func SortKeys(ks []live.TunnelKey) {
-	sort.Slice(ks, func(i, j int) bool { return KeyLess(ks[i], ks[j]) })
+	slices.SortFunc(ks, compareKeys)
+}
+
+func compareKeys(a, b live.TunnelKey) int {
+	if c := compareEnds(a.A, b.A); c != 0 {
+		return c
+	}
+	if c := compareEnds(a.B, b.B); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Label, b.Label)
+}
+
+func compareEnds(a, b live.EndKey) int {
+	if c := strings.Compare(a.Device, b.Device); c != 0 {
+		return c
+	}
+	return strings.Compare(a.DevID, b.DevID)
 }
 
 // KeyLess is the order of SortKeys.

@@ -58,6 +58,46 @@ type builder struct {
 
 	pendingLater []live.TunnelKey        // missing tunnels that need moved labels
 	createdEarly map[live.TunnelKey]bool // tunnels PhaseCreateTunnels creates
+	desired      map[live.TunnelKey]bool // every desired tunnel
+	existing     map[live.TunnelKey]bool // live tunnels (PhaseCreateTunnels' view)
+
+	// groupCalls[gi] is the tunnels call of declared group gi; ok false
+	// when a member is not in flexiManage.
+	groupCalls []groupCall
+}
+
+type groupCall struct {
+	call diff.Call
+	ok   bool
+}
+
+// resolveGroups resolves every group's devices once: resolving them per
+// group and per phase (diff.Result.GroupCall) costs a map of every device
+// each time, which dominates the planning of large organizations.
+func (b *builder) resolveGroups() {
+	byName := make(map[string]string, len(b.res.Devices))
+	for _, p := range b.res.Devices {
+		if p.Live != nil {
+			byName[p.Spec.Name] = p.Live.ID
+		}
+	}
+	b.groupCalls = make([]groupCall, len(b.sp.Tunnels))
+	for gi := range b.sp.Tunnels {
+		g := &b.sp.Tunnels[gi]
+		gc := groupCall{call: diff.Call{Topology: string(g.Topology), Labels: g.PathLabels}, ok: true}
+		for _, n := range g.Devices() {
+			id, found := byName[n]
+			if !found {
+				gc.ok = false
+				break
+			}
+			gc.call.Devices = append(gc.call.Devices, id)
+		}
+		if gc.ok && g.Topology == spec.HubAndSpoke {
+			gc.call.Hub = byName[g.Hub]
+		}
+		b.groupCalls[gi] = gc
+	}
 }
 
 // Build plans the changes that take st to sp.
@@ -90,6 +130,7 @@ func Build(sp *spec.Spec, st *live.State, opts Options) (*Plan, error) {
 	for gi := range sp.Tunnels {
 		b.group[gi] = sp.Tunnels[gi].Label()
 	}
+	b.resolveGroups()
 	b.labels()
 	b.runState(PhaseStart)
 	b.modify()
@@ -217,7 +258,9 @@ func (b *builder) upgrades() {
 	if len(b.res.Upgrades) == 0 {
 		return
 	}
-	per := max(1, (len(b.st.Devices)*b.opts.UpgradePercent+99)/100)
+	// At most UpgradePercent of the fleet at once (rounded down), but at
+	// least one device per wave.
+	per := max(1, len(b.st.Devices)*b.opts.UpgradePercent/100)
 	ups := b.res.Upgrades
 	for wave := 1; len(ups) > 0; wave++ {
 		n := min(per, len(ups))

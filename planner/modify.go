@@ -14,29 +14,27 @@ import (
 // routes through new tunnels (PhaseModifyRemove). Each phase has at most
 // one PUT per device.
 func (b *builder) modify() {
+	// The changes by device, in their order: looking them up per device in
+	// the whole lists would be quadratic in a greenfield organization,
+	// where every device changes.
+	ifsBy := map[string][]diff.InterfaceChange{}
+	for _, ch := range b.res.Interfaces {
+		ifsBy[ch.DeviceID] = append(ifsBy[ch.DeviceID], ch)
+	}
+	routesBy := map[string][]diff.RouteChange{}
+	for _, r := range b.res.Routes {
+		routesBy[r.DeviceID] = append(routesBy[r.DeviceID], r)
+	}
+	dhcpBy := map[string][]diff.DHCPChange{}
+	for _, h := range b.res.DHCP {
+		dhcpBy[h.DeviceID] = append(dhcpBy[h.DeviceID], h)
+	}
 	for _, p := range b.res.Devices {
 		if p.Live == nil {
 			continue
 		}
 		d := p.Live
-		var ifs []diff.InterfaceChange
-		for _, ch := range b.res.Interfaces {
-			if ch.DeviceID == d.ID {
-				ifs = append(ifs, ch)
-			}
-		}
-		var routes []diff.RouteChange
-		for _, r := range b.res.Routes {
-			if r.DeviceID == d.ID {
-				routes = append(routes, r)
-			}
-		}
-		var dhcps []diff.DHCPChange
-		for _, h := range b.res.DHCP {
-			if h.DeviceID == d.ID {
-				dhcps = append(dhcps, h)
-			}
-		}
+		ifs, routes, dhcps := ifsBy[d.ID], routesBy[d.ID], dhcpBy[d.ID]
 		if len(ifs)+len(routes)+len(dhcps) == 0 {
 			continue
 		}

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"container/heap"
 	"fmt"
 	"sort"
 	"strings"
@@ -14,6 +15,7 @@ type phaseCall struct {
 	call  diff.Call
 	group string
 	would []live.TunnelKey
+	raw   []live.TunnelKey // diff.Expand of call, when already known
 }
 
 func (b *builder) liveDevices() []*live.Device {
@@ -73,16 +75,17 @@ func creatable(k live.TunnelKey, eps map[string]*diff.Endpoint, types diff.Label
 }
 
 func (b *builder) tunnels() {
-	desired := map[live.TunnelKey]bool{}
+	desired := make(map[live.TunnelKey]bool, len(b.res.Desired))
 	for _, d := range b.res.Desired {
 		desired[d.Key] = true
 	}
-	existing := map[live.TunnelKey]bool{}
+	existing := make(map[live.TunnelKey]bool, len(b.st.Tunnels))
 	for i := range b.st.Tunnels {
 		existing[b.st.Tunnels[i].Key()] = true
 	}
 	eps4 := diff.Endpoints(b.liveDevices(), b.labelsAt(PhaseCreateTunnels))
-	var now, later []live.TunnelKey
+	now := make([]live.TunnelKey, 0, len(b.res.Missing))
+	var later []live.TunnelKey
 	for _, m := range b.res.Missing {
 		if creatable(m.Key, eps4, b.res.Types) {
 			now = append(now, m.Key)
@@ -91,9 +94,20 @@ func (b *builder) tunnels() {
 		}
 	}
 	created := b.createCalls(PhaseCreateTunnels, eps4, now, desired, existing)
+	// A tunnel that no call can create safely under this phase's labels
+	// (a label still to be removed or moved would pair other interfaces
+	// too) may be creatable once the labels are final: try again then,
+	// rather than leave it to the next run.
+	for _, k := range now {
+		if !created[k] {
+			later = append(later, k)
+		}
+	}
+	diff.SortKeys(later)
 	b.repairs()
 	b.pendingLater = later
 	b.createdEarly = created
+	b.desired, b.existing = desired, existing
 }
 
 // createMoved plans the tunnels that need the labels moved in
@@ -102,38 +116,56 @@ func (b *builder) createMoved(deleted map[live.TunnelKey]bool) {
 	if len(b.pendingLater) == 0 {
 		return
 	}
-	desired := map[live.TunnelKey]bool{}
-	for _, d := range b.res.Desired {
-		desired[d.Key] = true
-	}
-	existing := map[live.TunnelKey]bool{}
-	for i := range b.st.Tunnels {
-		if k := b.st.Tunnels[i].Key(); !deleted[k] {
-			existing[k] = true
-		}
+	// The maps of the first create phase, updated: PhaseCreateTunnels is
+	// planned, so they can change in place.
+	existing := b.existing
+	for k := range deleted {
+		delete(existing, k)
 	}
 	for k := range b.createdEarly {
 		existing[k] = true
 	}
 	eps := diff.Endpoints(b.liveDevices(), b.labelsAt(PhaseCreateMovedTunnels))
-	b.createCalls(PhaseCreateMovedTunnels, eps, b.pendingLater, desired, existing)
+	b.createCalls(PhaseCreateMovedTunnels, eps, b.pendingLater, b.desired, existing)
 }
 
 // createCalls plans tunnels calls that create exactly targets: whole group
 // calls where that is safe, then pairs merged into stars. It returns the
 // tunnels planned.
 func (b *builder) createCalls(phase Phase, eps map[string]*diff.Endpoint, targets []live.TunnelKey, desired, existing map[live.TunnelKey]bool) map[live.TunnelKey]bool {
-	assigned := map[live.TunnelKey]bool{}
+	assigned := make(map[live.TunnelKey]bool, len(targets))
 	if len(targets) == 0 {
 		return assigned
 	}
-	target := map[live.TunnelKey]bool{}
+	target := make(map[live.TunnelKey]bool, len(targets))
+	targetDevs := map[string]bool{}
 	for _, k := range targets {
 		target[k] = true
+		targetDevs[k.A.Device], targetDevs[k.B.Device] = true, true
+	}
+	// relevant: the call pairs two devices that a target connects. A call
+	// that does not creates no target, so it is either empty or unsafe:
+	// skipping it saves expanding every converged group of the
+	// organization, in both create phases.
+	relevant := func(c diff.Call) bool {
+		if c.Topology == "hubAndSpoke" && !targetDevs[c.Hub] {
+			return false
+		}
+		n := 0
+		for _, d := range c.Devices {
+			if targetDevs[d] {
+				if n++; n == 2 {
+					return true
+				}
+			}
+		}
+		return false
 	}
 	var calls []phaseCall
+	var lastRaw []live.TunnelKey // the expansion wouldOf computed last
 	wouldOf := func(c diff.Call) ([]live.TunnelKey, bool) {
 		raw, _ := diff.Expand(c, eps, b.res.Types)
+		lastRaw = raw
 		var would []live.TunnelKey
 		safe := true
 		seen := map[live.TunnelKey]bool{}
@@ -152,17 +184,23 @@ func (b *builder) createCalls(phase Phase, eps map[string]*diff.Endpoint, target
 	}
 	// Whole groups, unless they are single pairs (those are merged below).
 	for gi := range b.sp.Tunnels {
-		call, ok := b.res.GroupCall(b.sp, gi)
-		if !ok || pairLike(call) {
+		call, ok := b.groupCalls[gi].call, b.groupCalls[gi].ok
+		if !ok || pairLike(call) || !relevant(call) {
 			continue
 		}
 		would, safe := wouldOf(call)
-		if len(would) == 0 || !safe || len(would) > MaxTunnelsPerCall {
+		if len(would) == 0 || !safe {
 			continue
 		}
-		calls = append(calls, phaseCall{call: call, group: b.group[gi], would: would})
-		for _, k := range would {
-			assigned[k] = true
+		parts := []phaseCall{{call: call, group: b.group[gi], would: would, raw: lastRaw}}
+		if len(would) > MaxTunnelsPerCall {
+			parts = splitGroup(call, b.group[gi], wouldOf)
+		}
+		for _, pc := range parts {
+			calls = append(calls, pc)
+			for _, k := range pc.would {
+				assigned[k] = true
+			}
 		}
 	}
 	// What is left goes pair by pair, merged into stars.
@@ -235,29 +273,47 @@ func (b *builder) createCalls(phase Phase, eps map[string]*diff.Endpoint, target
 	}
 	sort.Strings(bkeys)
 	for _, bk := range bkeys {
+		// Greedy stars: take the device with the most edges left (ties:
+		// the smallest name+id) as a hub with all its edges, and repeat.
+		// Degrees are kept up to date in a lazy max-heap, so that this
+		// stays O(E log E) rather than a recount per star.
 		edges := buckets[bk]
-		for len(edges) > 0 {
-			deg := map[string]int{}
-			for _, e := range edges {
-				deg[e.a]++
-				deg[e.b]++
+		deg := map[string]int{}
+		adj := map[string][]int{}
+		for i, e := range edges {
+			deg[e.a]++
+			deg[e.b]++
+			adj[e.a] = append(adj[e.a], i)
+			adj[e.b] = append(adj[e.b], i)
+		}
+		h := &degHeap{}
+		for d, n := range deg {
+			h.items = append(h.items, degItem{dev: d, key: b.dev(d).Name + d, deg: n})
+		}
+		heap.Init(h)
+		used := make([]bool, len(edges))
+		for h.Len() > 0 {
+			top := heap.Pop(h).(degItem)
+			if top.deg != deg[top.dev] || top.deg == 0 {
+				continue // stale
 			}
-			hub := ""
-			for d, n := range deg {
-				if hub == "" || n > deg[hub] || (n == deg[hub] && b.dev(d).Name+d < b.dev(hub).Name+hub) {
-					hub = d
+			hub := top.dev
+			var star []edge
+			for _, i := range adj[hub] {
+				if used[i] {
+					continue
+				}
+				used[i] = true
+				e := edges[i]
+				star = append(star, e)
+				o := other(e, hub)
+				deg[o]--
+				if deg[o] > 0 {
+					heap.Push(h, degItem{dev: o, key: b.dev(o).Name + o, deg: deg[o]})
 				}
 			}
-			var star, rest []edge
-			for _, e := range edges {
-				if e.a == hub || e.b == hub {
-					star = append(star, e)
-				} else {
-					rest = append(rest, e)
-				}
-			}
-			edges = rest
-			sort.Slice(star, func(i, j int) bool { return b.dev(other(star[i], hub)).Name < b.dev(other(star[j], hub)).Name })
+			deg[hub] = 0
+			sort.SliceStable(star, func(i, j int) bool { return b.dev(other(star[i], hub)).Name < b.dev(other(star[j], hub)).Name })
 			for len(star) > 0 {
 				var chunk []edge
 				n := 0
@@ -286,15 +342,18 @@ func (b *builder) createCalls(phase Phase, eps map[string]*diff.Endpoint, target
 		}
 	}
 	for _, k := range targets {
-		if !assigned[k] {
+		if !assigned[k] && phase == PhaseCreateMovedTunnels {
 			b.plan.Notes = append(b.plan.Notes, fmt.Sprintf("tunnel %s cannot be created safely in this run: no tunnels call creates it without creating undesired tunnels too", b.st.DescribeKey(k)))
 		}
 	}
 	// Steps; a call whose pairing overlaps an earlier call's waits for its
 	// answer, so that flexiManage sees those tunnels as existing.
-	owner := map[live.TunnelKey]int{}
+	owner := make(map[live.TunnelKey]int, len(targets))
 	for _, pc := range calls {
-		raw, _ := diff.Expand(pc.call, eps, b.res.Types)
+		raw := pc.raw
+		if raw == nil {
+			raw, _ = diff.Expand(pc.call, eps, b.res.Types)
+		}
 		seen := map[int]bool{}
 		var after []int
 		for _, k := range raw {
@@ -315,6 +374,120 @@ func (b *builder) createCalls(phase Phase, eps map[string]*diff.Endpoint, target
 		}
 	}
 	return assigned
+}
+
+// splitGroup plans a safe group call that would create more than
+// MaxTunnelsPerCall tunnels as calls of at most that many each, so that it
+// costs about ⌈N/1000⌉ calls (DESIGN.md §7) rather than one per pair or
+// star. A hubAndSpoke group is cut into stars of consecutive spokes. A
+// fullMesh group becomes meshes of growing prefixes of its devices: each
+// creates the tunnels its last devices add, the earlier ones exist by then
+// (its step waits for theirs); a device that alone would add more than the
+// limit gets stars to the prefix instead. Every call pairs a subset of the
+// group's pairs, so each is safe when the group's call is. Tunnels that do
+// not fit (one pair over the limit) are left to the pair-by-pair planning.
+func splitGroup(call diff.Call, group string, wouldOf func(diff.Call) ([]live.TunnelKey, bool)) []phaseCall {
+	var out []phaseCall
+	emit := func(c diff.Call, would []live.TunnelKey) {
+		if len(would) == 0 {
+			return
+		}
+		w := append([]live.TunnelKey(nil), would...)
+		diff.SortKeys(w)
+		out = append(out, phaseCall{call: c, group: group, would: w})
+	}
+	// stars pairs hub with each of spokes, in chunks within the limit; it
+	// reports false when a pair alone is over the limit and was left out.
+	stars := func(hub string, spokes []string) bool {
+		complete := true
+		var chunk []string
+		var acc []live.TunnelKey
+		flush := func() {
+			if len(chunk) == 0 {
+				return
+			}
+			devs := append([]string{hub}, chunk...)
+			c := diff.Call{Topology: "hubAndSpoke", Hub: hub, Devices: devs, Labels: call.Labels}
+			if len(chunk) == 1 {
+				c = diff.Call{Topology: "fullMesh", Devices: devs, Labels: call.Labels}
+			}
+			emit(c, acc)
+			chunk, acc = nil, nil
+		}
+		for _, sp := range spokes {
+			if sp == hub {
+				continue
+			}
+			w, _ := wouldOf(diff.Call{Topology: "fullMesh", Devices: []string{hub, sp}, Labels: call.Labels})
+			if len(w) > MaxTunnelsPerCall {
+				complete = false
+				continue
+			}
+			if len(w) == 0 {
+				continue
+			}
+			if len(acc)+len(w) > MaxTunnelsPerCall {
+				flush()
+			}
+			chunk = append(chunk, sp)
+			acc = append(acc, w...)
+		}
+		flush()
+		return complete
+	}
+	if call.Topology == "hubAndSpoke" {
+		stars(call.Hub, call.Devices)
+		return out
+	}
+	var prefix []string
+	var acc []live.TunnelKey
+	for _, d := range call.Devices {
+		var inc []live.TunnelKey
+		if len(prefix) > 0 {
+			inc, _ = wouldOf(diff.Call{Topology: "hubAndSpoke", Hub: d, Devices: append([]string{d}, prefix...), Labels: call.Labels})
+		}
+		if len(acc)+len(inc) > MaxTunnelsPerCall {
+			emit(diff.Call{Topology: "fullMesh", Devices: append([]string(nil), prefix...), Labels: call.Labels}, acc)
+			acc = nil
+			if len(inc) > MaxTunnelsPerCall {
+				if !stars(d, prefix) {
+					// A larger mesh would create the pair left out.
+					return out
+				}
+				inc = nil
+			}
+		}
+		prefix = append(prefix, d)
+		acc = append(acc, inc...)
+	}
+	emit(diff.Call{Topology: "fullMesh", Devices: prefix, Labels: call.Labels}, acc)
+	return out
+}
+
+// degItem is a device and its edges left, in degHeap.
+type degItem struct {
+	dev, key string // key orders ties: name, then id
+	deg      int
+}
+
+// degHeap pops the device with the most edges left, the smallest key
+// first among equals.
+type degHeap struct{ items []degItem }
+
+func (h *degHeap) Len() int { return len(h.items) }
+func (h *degHeap) Less(i, j int) bool {
+	if h.items[i].deg != h.items[j].deg {
+		return h.items[i].deg > h.items[j].deg
+	}
+	return h.items[i].key < h.items[j].key
+}
+func (h *degHeap) Swap(i, j int) { h.items[i], h.items[j] = h.items[j], h.items[i] }
+func (h *degHeap) Push(x any)    { h.items = append(h.items, x.(degItem)) }
+func (h *degHeap) Pop() any {
+	n := len(h.items) - 1
+	x := h.items[n]
+	h.items = h.items[:n]
+	return x
 }
 
 // edge is a pair call waiting to be merged into a star.
