@@ -8,8 +8,9 @@ package live
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
+	"io"
 	"sort"
 )
 
@@ -192,36 +193,80 @@ func (d *Device) InterfaceByDevID(devID string) *Interface {
 // Connectivity and tunnel status are left out: they change all the time
 // and do not change what a plan sends.
 func (s *State) Fingerprint() string {
-	c := s.canonical()
-	b, _ := json.Marshal(c)
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
+	h := sha256.New()
+	w := &fpWriter{w: h}
+	w.str("live/v1", s.Org.ID, s.Org.Name, s.Org.EncryptionMethod, s.Org.TunnelRange)
+	for _, i := range order(len(s.Labels), func(i int) string { return s.Labels[i].ID }) {
+		l := &s.Labels[i]
+		w.str("label", l.ID, l.Name, l.Type, l.Color, l.Description)
+	}
+	for _, i := range order(len(s.Devices), func(i int) string { return s.Devices[i].ID }) {
+		d := &s.Devices[i]
+		w.str("device", d.ID, d.Name, d.MachineID, d.Hostname, d.State, d.Version, d.RouterVersion, d.AgentVersion)
+		w.flag(d.Approved)
+		for _, j := range order(len(d.Interfaces), func(j int) string { return d.Interfaces[j].DevID }) {
+			f := &d.Interfaces[j]
+			w.str("iface", f.ID, f.DevID, f.Name, f.Type, f.IPv4, f.IPv4Mask)
+			w.flag(f.Assigned)
+			w.str(sortedCopy(f.Labels)...)
+		}
+		for _, j := range order(len(d.Routes), func(j int) string { return d.Routes[j].ID }) {
+			r := &d.Routes[j]
+			w.str("route", r.ID, r.Destination, r.Gateway, r.IfName, r.Metric)
+		}
+		for _, j := range order(len(d.DHCP), func(j int) string { return d.DHCP[j].ID }) {
+			e := &d.DHCP[j]
+			w.str("dhcp", e.ID, e.Interface, e.RangeStart, e.RangeEnd)
+			w.str(e.DNS...)
+		}
+	}
+	for _, i := range order(len(s.Tunnels), func(i int) string { return s.Tunnels[i].ID }) {
+		t := &s.Tunnels[i]
+		w.str("tunnel", t.ID, t.A.DeviceID, t.A.IfaceID, t.A.DevID, t.B.DeviceID, t.B.IfaceID, t.B.DevID, t.Label, t.PendingReason)
+		w.num(t.Num)
+		w.flag(t.AConf)
+		w.flag(t.BConf)
+		w.flag(t.Pending)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
-func (s *State) canonical() State {
-	c := State{Org: s.Org}
-	c.Labels = append([]Label(nil), s.Labels...)
-	sort.Slice(c.Labels, func(i, j int) bool { return c.Labels[i].ID < c.Labels[j].ID })
-	for _, d := range s.Devices {
-		d.Connected = false
-		d.Interfaces = append([]Interface(nil), d.Interfaces...)
-		for i := range d.Interfaces {
-			d.Interfaces[i].Labels = sortedCopy(d.Interfaces[i].Labels)
-		}
-		sort.Slice(d.Interfaces, func(i, j int) bool { return d.Interfaces[i].DevID < d.Interfaces[j].DevID })
-		d.Routes = append([]Route(nil), d.Routes...)
-		sort.Slice(d.Routes, func(i, j int) bool { return d.Routes[i].ID < d.Routes[j].ID })
-		d.DHCP = append([]DHCP(nil), d.DHCP...)
-		for i := range d.DHCP {
-			d.DHCP[i].Status = ""
-		}
-		sort.Slice(d.DHCP, func(i, j int) bool { return d.DHCP[i].ID < d.DHCP[j].ID })
-		c.Devices = append(c.Devices, d)
+// fpWriter feeds values to a hash unambiguously: each string is preceded by
+// its length, each list by its count.
+type fpWriter struct {
+	w   io.Writer
+	buf [binary.MaxVarintLen64]byte
+}
+
+func (f *fpWriter) num(n int) {
+	k := binary.PutVarint(f.buf[:], int64(n))
+	f.w.Write(f.buf[:k])
+}
+
+func (f *fpWriter) flag(b bool) {
+	if b {
+		f.num(1)
+	} else {
+		f.num(0)
 	}
-	sort.Slice(c.Devices, func(i, j int) bool { return c.Devices[i].ID < c.Devices[j].ID })
-	c.Tunnels = append([]Tunnel(nil), s.Tunnels...)
-	sort.Slice(c.Tunnels, func(i, j int) bool { return c.Tunnels[i].ID < c.Tunnels[j].ID })
-	return c
+}
+
+func (f *fpWriter) str(ss ...string) {
+	f.num(len(ss))
+	for _, s := range ss {
+		f.num(len(s))
+		io.WriteString(f.w, s)
+	}
+}
+
+// order returns the indexes 0..n-1 sorted by key.
+func order(n int, key func(int) string) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return key(idx[a]) < key(idx[b]) })
+	return idx
 }
 
 func sortedCopy(s []string) []string {

@@ -153,54 +153,56 @@ func (b *builder) putStep(phase Phase, e *DeviceEdit, reason string) {
 	if len(e.Changes) == 0 {
 		return
 	}
-	body := map[string]any{}
-	if len(e.Interfaces) > 0 {
-		var ifs []map[string]any
-		for _, f := range e.Interfaces {
-			var pls []map[string]string
-			for _, l := range f.Labels {
-				pls = append(pls, map[string]string{"_id": b.labelRef(l)})
-			}
-			if pls == nil {
-				pls = []map[string]string{}
-			}
-			ifs = append(ifs, map[string]any{"devId": f.DevID, "name": f.Name, "pathlabels": pls})
+	// The members a PUT changes, with fields in the order encoding/json
+	// gives a map (sorted), so the rendering reads the same either way.
+	type labelRef struct {
+		ID string `json:"_id"`
+	}
+	type ifaceBody struct {
+		DevID      string     `json:"devId"`
+		Name       string     `json:"name"`
+		PathLabels []labelRef `json:"pathlabels"`
+	}
+	type routeBody struct {
+		ID          string `json:"_id,omitempty"`
+		Destination string `json:"destination"`
+		Gateway     string `json:"gateway"`
+		IfName      string `json:"ifname,omitempty"`
+		Metric      string `json:"metric,omitempty"`
+	}
+	type dhcpBody struct {
+		ID         string   `json:"_id,omitempty"`
+		DNS        []string `json:"dns"`
+		Interface  string   `json:"interface"`
+		MacAssign  []any    `json:"macAssign"`
+		RangeEnd   string   `json:"rangeEnd"`
+		RangeStart string   `json:"rangeStart"`
+	}
+	var body struct {
+		DHCP         *[]dhcpBody  `json:"dhcp,omitempty"`
+		Interfaces   []ifaceBody  `json:"interfaces,omitempty"`
+		StaticRoutes *[]routeBody `json:"staticroutes,omitempty"`
+	}
+	for _, f := range e.Interfaces {
+		pls := make([]labelRef, 0, len(f.Labels))
+		for _, l := range f.Labels {
+			pls = append(pls, labelRef{ID: b.labelRef(l)})
 		}
-		body["interfaces"] = ifs
+		body.Interfaces = append(body.Interfaces, ifaceBody{DevID: f.DevID, Name: f.Name, PathLabels: pls})
 	}
 	if e.Routes != nil {
-		var rs []map[string]string
+		rs := make([]routeBody, 0, len(*e.Routes))
 		for _, r := range *e.Routes {
-			m := map[string]string{"destination": r.Destination, "gateway": r.Gateway}
-			if r.ID != "" {
-				m["_id"] = r.ID
-			}
-			if r.IfName != "" {
-				m["ifname"] = r.IfName
-			}
-			if r.Metric != "" {
-				m["metric"] = r.Metric
-			}
-			rs = append(rs, m)
+			rs = append(rs, routeBody{ID: r.ID, Destination: r.Destination, Gateway: r.Gateway, IfName: r.IfName, Metric: r.Metric})
 		}
-		if rs == nil {
-			rs = []map[string]string{}
-		}
-		body["staticroutes"] = rs
+		body.StaticRoutes = &rs
 	}
 	if e.DHCP != nil {
-		var ds []map[string]any
+		ds := make([]dhcpBody, 0, len(*e.DHCP))
 		for _, h := range *e.DHCP {
-			m := map[string]any{"interface": h.Interface, "rangeStart": h.RangeStart, "rangeEnd": h.RangeEnd, "dns": nonNil(h.DNS), "macAssign": []any{}}
-			if h.ID != "" {
-				m["_id"] = h.ID
-			}
-			ds = append(ds, m)
+			ds = append(ds, dhcpBody{ID: h.ID, DNS: nonNil(h.DNS), Interface: h.Interface, MacAssign: []any{}, RangeEnd: h.RangeEnd, RangeStart: h.RangeStart})
 		}
-		if ds == nil {
-			ds = []map[string]any{}
-		}
-		body["dhcp"] = ds
+		body.DHCP = &ds
 	}
 	jobs := 0
 	if e.Routes != nil || e.DHCP != nil || b.touchesDIA(e) {

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
@@ -560,7 +561,22 @@ func (kc *keyChecker) check(n *yaml.Node, t reflect.Type) {
 	}
 }
 
+// fieldCache holds fieldsOf results: a type's keys never change, and a
+// large document asks for the same few types many thousands of times.
+var fieldCache sync.Map // reflect.Type → map[string]reflect.Type
+
+// fieldsOf returns the YAML keys of a struct type and their types. The
+// result is shared: callers must not change it.
 func fieldsOf(t reflect.Type) map[string]reflect.Type {
+	if c, ok := fieldCache.Load(t); ok {
+		return c.(map[string]reflect.Type)
+	}
+	out := computeFields(t)
+	fieldCache.Store(t, out)
+	return out
+}
+
+func computeFields(t reflect.Type) map[string]reflect.Type {
 	out := map[string]reflect.Type{}
 	for i := range t.NumField() {
 		sf := t.Field(i)
