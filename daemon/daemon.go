@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,20 @@ type Options struct {
 	// failure: exponential from RetryBase, capped at RetryMax, with jitter
 	// (defaults 10 s and 10 minutes).
 	RetryBase, RetryMax time.Duration
+	// TriggerSpacing is the least time between the start of a run and that
+	// of a run asked for by a trigger that names no new revision (a
+	// generic trigger without a revision), so that a flood of triggers
+	// cannot keep the daemon reconciling (default 10 s). A push of a new
+	// revision is never held back.
+	TriggerSpacing time.Duration
+}
+
+// trigger is a request for a run.
+type trigger struct {
+	reason string
+	// spaced: it names no new revision, so it waits for TriggerSpacing
+	// after the start of the last run.
+	spaced bool
 }
 
 // Daemon runs reconciles on triggers.
@@ -30,7 +45,12 @@ type Daemon struct {
 	metrics *metrics
 	status  statusStore
 
-	triggers chan string // buffered 1: a burst collapses into one follow-up run
+	// At most one trigger is pending: a burst during a run collapses into
+	// one follow-up run. wake tells Run that one arrived.
+	trigMu   sync.Mutex
+	pending  *trigger
+	wake     chan struct{} // buffered 1
+	spacing  time.Duration
 	reloaded chan struct{}
 
 	// The current run, for webhooks that supersede it.
@@ -38,14 +58,26 @@ type Daemon struct {
 	runStop chan struct{} // closed: no further phase
 	runWait chan struct{} // closed: stop waiting for jobs
 	runRev  string
+	// pushedRev is the revision of a push accepted while no apply was
+	// running (during the fetch, the resume or the planning): the apply
+	// that follows stops at once if it is not that revision.
+	pushedRev string
+	// fetchedRev is the revision the current or last run fetched: a push
+	// of it needs no run.
+	fetchedRev string
 
-	budget *fleximanage.Budget
+	// budget is shared by every client the daemon makes (nil: none); it
+	// is replaced on reload only when the configured budget changed.
+	budget atomic.Pointer[fleximanage.Budget]
 
 	// Terminal failures are not retried until the revision (or the config)
 	// changes.
 	terminalRev string
 	terminalGen uint64
-	configGen   atomic.Uint64
+	// resumed: the journal left by the previous process was dealt with
+	// (only the Run goroutine uses it).
+	resumed   bool
+	configGen atomic.Uint64
 
 	reconciles atomic.Int64 // for tests
 	fetchedOK  atomic.Bool
@@ -53,7 +85,10 @@ type Daemon struct {
 
 // New builds a daemon from a checked config.
 func New(cfg *Config, opts Options) *Daemon {
-	d := &Daemon{log: opts.Logger, triggers: make(chan string, 1), reloaded: make(chan struct{}, 1)}
+	d := &Daemon{log: opts.Logger, wake: make(chan struct{}, 1), reloaded: make(chan struct{}, 1), spacing: opts.TriggerSpacing}
+	if d.spacing <= 0 {
+		d.spacing = 10 * time.Second
+	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -68,8 +103,8 @@ func New(cfg *Config, opts Options) *Daemon {
 	d.retry[1] = max(d.retry[1], d.retry[0])
 	d.log = d.log.With("component", "daemon")
 	d.cfg.Store(cfg)
-	d.budget = budgetOf(cfg)
-	d.metrics = newMetrics(func() float64 { return float64(d.budget.Remaining()) })
+	d.budget.Store(budgetOf(cfg))
+	d.metrics = newMetrics(func() float64 { return float64(d.budget.Load().Remaining()) })
 	d.status.update(func(s *Status) {
 		s.Mode = cfg.Mode
 		s.Drift = map[string]int{}
@@ -86,6 +121,13 @@ func budgetOf(cfg *Config) *fleximanage.Budget {
 	return fleximanage.NewBudget(fleximanage.DefaultBudgetRequests, fleximanage.DefaultBudgetWindow)
 }
 
+func sameBudget(a, b *BudgetConfig) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
 // Config returns the configuration in force.
 func (d *Daemon) Config() *Config { return d.cfg.Load() }
 
@@ -93,10 +135,13 @@ func (d *Daemon) Config() *Config { return d.cfg.Load() }
 // from the next reconcile; a terminal failure is retried under it.
 func (d *Daemon) Reload(cfg *Config) {
 	old := d.cfg.Swap(cfg)
-	if old.FlexiManage.Budget != cfg.FlexiManage.Budget {
-		d.budget = budgetOf(cfg)
+	if !sameBudget(old.FlexiManage.Budget, cfg.FlexiManage.Budget) {
+		d.budget.Store(budgetOf(cfg))
 	}
 	d.configGen.Add(1)
+	d.runMu.Lock()
+	d.fetchedRev = "" // the repository or the ref may have changed
+	d.runMu.Unlock()
 	d.status.update(func(s *Status) {
 		s.Mode = cfg.Mode
 		s.Organization = cfg.FlexiManage.Organization
@@ -111,11 +156,40 @@ func (d *Daemon) Reload(cfg *Config) {
 
 // Trigger asks for a reconcile. It never blocks: while one is pending,
 // more collapse into it.
-func (d *Daemon) Trigger(reason string) {
+func (d *Daemon) Trigger(reason string) { d.trigger(trigger{reason: reason}) }
+
+func (d *Daemon) trigger(t trigger) {
+	d.trigMu.Lock()
+	if d.pending == nil || (d.pending.spaced && !t.spaced) {
+		d.pending = &t
+	}
+	d.trigMu.Unlock()
 	select {
-	case d.triggers <- reason:
+	case d.wake <- struct{}{}:
 	default:
 	}
+}
+
+// pendingTrigger returns the pending trigger, if any, and when it may run.
+func (d *Daemon) pendingTrigger(lastStart time.Time) (reason string, at time.Time, ok bool) {
+	d.trigMu.Lock()
+	defer d.trigMu.Unlock()
+	if d.pending == nil {
+		return "", time.Time{}, false
+	}
+	at = time.Now()
+	if earliest := lastStart.Add(d.spacing); d.pending.spaced && !lastStart.IsZero() && earliest.After(at) {
+		at = earliest
+	}
+	return d.pending.reason, at, true
+}
+
+// clearTrigger drops the pending trigger as a run starts: the run fetches
+// whatever the trigger announced.
+func (d *Daemon) clearTrigger() {
+	d.trigMu.Lock()
+	defer d.trigMu.Unlock()
+	d.pending = nil
 }
 
 // Reconciles returns how many reconciles have started.
@@ -127,33 +201,38 @@ func (d *Daemon) Reconciles() int64 { return d.reconciles.Load() }
 // whatever is still in flight stays in the journal for the next start.
 func (d *Daemon) Run(ctx context.Context) error {
 	attempt := 0
-	next := time.Now()
+	next := time.Now() // the next scheduled run, or retry
+	var lastStart time.Time
 	for {
-		cfg := d.Config()
-		d.status.update(func(s *Status) { s.NextRun = next })
-		wait := time.Until(next)
-		timer := time.NewTimer(max(wait, 0))
-		reason := "schedule"
+		runAt, reason := next, "schedule"
+		if r, at, ok := d.pendingTrigger(lastStart); ok && at.Before(runAt) {
+			runAt, reason = at, r
+		}
+		d.status.update(func(s *Status) { s.NextRun = runAt })
+		timer := time.NewTimer(max(time.Until(runAt), 0))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
 			return nil
-		case reason = <-d.triggers:
+		case <-d.wake:
 			timer.Stop()
+			continue // a trigger arrived: when may it run?
 		case <-d.reloaded:
 			timer.Stop()
-			next = cfg.Next(time.Now())
+			next = d.Config().Next(time.Now())
 			continue
 		case <-timer.C:
-			if attempt == 0 && d.reconciles.Load() == 0 {
-				reason = "start"
-			}
 		}
+		if reason == "schedule" && attempt == 0 && d.reconciles.Load() == 0 {
+			reason = "start"
+		}
+		lastStart = time.Now()
+		d.clearTrigger()
 		res := d.reconcile(ctx, reason)
 		if ctx.Err() != nil {
 			return nil
 		}
-		cfg = d.Config()
+		cfg := d.Config()
 		switch res {
 		case ResultTransient:
 			attempt++
@@ -184,16 +263,89 @@ func jitter(max time.Duration) time.Duration {
 
 // supersede stops the run in progress at its next safe point (the end of
 // the current phase's writes), because a new revision arrived: a bad
-// commit must not block its fix.
+// commit must not block its fix. A push that names no revision, or the
+// revision being applied, stops nothing: it only queues a follow-up run (so
+// that a flood of triggers cannot keep restarting the run).
 func (d *Daemon) supersede(revision string) {
 	d.runMu.Lock()
 	defer d.runMu.Unlock()
-	if d.runStop == nil || (revision != "" && revision == d.runRev) {
+	if revision == "" {
+		return
+	}
+	if d.runStop == nil {
+		d.pushedRev = revision
+		return
+	}
+	if sameRevision(revision, d.runRev) || isClosed(d.runWait) {
 		return
 	}
 	d.log.Info("a new revision arrived: the run in progress stops after its current phase", "running", short(d.runRev), "new", short(revision))
 	closeOnce(d.runStop)
 	closeOnce(d.runWait)
+}
+
+// startApply registers the apply of rev for supersede. It returns the
+// channels that stop it, already closed when a push of another revision
+// arrived since the run began.
+func (d *Daemon) startApply(rev string) (stop, wait chan struct{}) {
+	stop, wait = make(chan struct{}), make(chan struct{})
+	d.runMu.Lock()
+	defer d.runMu.Unlock()
+	d.runStop, d.runWait, d.runRev = stop, wait, rev
+	if d.pushedRev != "" && !sameRevision(d.pushedRev, rev) {
+		d.log.Info("a new revision arrived while planning: this run stops before its first phase", "running", short(rev), "new", short(d.pushedRev))
+		close(stop)
+		close(wait)
+	}
+	d.pushedRev = ""
+	return stop, wait
+}
+
+func (d *Daemon) endApply() {
+	d.runMu.Lock()
+	defer d.runMu.Unlock()
+	d.runStop, d.runWait, d.runRev = nil, nil, ""
+}
+
+// forgetPushes is called as a run begins, before it fetches: the pushes
+// accepted so far are in what it fetches.
+func (d *Daemon) forgetPushes() {
+	d.runMu.Lock()
+	defer d.runMu.Unlock()
+	d.pushedRev = ""
+}
+
+// fetched records the revision a run fetched.
+func (d *Daemon) fetched(rev string) {
+	d.runMu.Lock()
+	defer d.runMu.Unlock()
+	d.fetchedRev = rev
+}
+
+// seen reports whether the current or last run fetched revision: a push
+// of it (a redelivery, or a push the run already picked up) needs no run.
+func (d *Daemon) seen(revision string) bool {
+	d.runMu.Lock()
+	defer d.runMu.Unlock()
+	return sameRevision(revision, d.fetchedRev)
+}
+
+// sameRevision compares a full SHA with a full or abbreviated one (at
+// least 7 characters).
+func sameRevision(a, b string) bool {
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	return len(a) >= 7 && strings.HasPrefix(strings.ToLower(b), strings.ToLower(a))
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 func closeOnce(ch chan struct{}) {

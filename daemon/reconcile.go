@@ -29,6 +29,7 @@ func (d *Daemon) reconcile(ctx context.Context, reason string) (result Result) {
 	log := d.log.With("trigger", reason)
 	log.Info("reconcile started")
 	d.status.update(func(s *Status) { s.Reconciling = true })
+	d.forgetPushes()
 	var err error
 	var skipped bool
 	defer func() {
@@ -72,6 +73,7 @@ func (d *Daemon) reconcile(ctx context.Context, reason string) (result Result) {
 	}
 	rev := snap.Revision
 	d.fetchedOK.Store(true)
+	d.fetched(rev)
 	d.status.update(func(s *Status) { s.LastAttemptedRevision = rev })
 	if d.terminalRev == rev && d.terminalGen == gen {
 		skipped = true
@@ -99,8 +101,15 @@ func (d *Daemon) reconcile(ctx context.Context, reason string) (result Result) {
 		err = &terminalError{err}
 		return ResultTerminal
 	}
-	if cfg.Mode == ModeApply {
-		d.resume(ctx, cfg, client, journal)
+	// A journal is resumed once, by the first apply after the start: later
+	// in the life of the process a journal can only be left by a run this
+	// process stopped itself (superseded by a new revision, or failed), and
+	// waiting again for that run's jobs would block the new revision.
+	if cfg.Mode == ModeApply && !d.resumed {
+		if err = d.resume(ctx, client, journal); err != nil {
+			return ResultTransient // shutting down: the journal stays for the next start
+		}
+		d.resumed = true
 	}
 	st, err := liveread.Read(ctx, client, org)
 	if err != nil {
@@ -177,8 +186,9 @@ func (d *Daemon) connect(ctx context.Context, cfg *Config) (*fleximanage.Client,
 	if err != nil {
 		return nil, live.Org{}, &terminalError{err}
 	}
-	c, err := fleximanage.New(fleximanage.Options{BaseURL: cfg.FlexiManage.URL, Key: fleximanage.AccessKey(key), Budget: d.budget,
-		NoBudget: d.budget == nil, Logger: d.root, OnResponse: d.metrics.apiResponse})
+	budget := d.budget.Load()
+	c, err := fleximanage.New(fleximanage.Options{BaseURL: cfg.FlexiManage.URL, Key: fleximanage.AccessKey(key), Budget: budget,
+		NoBudget: budget == nil, Logger: d.root, OnResponse: d.metrics.apiResponse})
 	if err != nil {
 		return nil, live.Org{}, &terminalError{err}
 	}
@@ -203,14 +213,18 @@ func apiFailure(err error) error {
 // resume deals with a journal left by an interrupted run: its jobs are
 // awaited briefly, then planning goes on from fresh state whatever became
 // of them (flexiManage skips tunnels that exist, and a half-configured one
-// is repaired by the plan).
-func (d *Daemon) resume(ctx context.Context, cfg *Config, c *fleximanage.Client, j *executor.Journal) {
+// is repaired by the plan). It returns an error only when ctx ended first:
+// then the journal is kept for the next start.
+func (d *Daemon) resume(ctx context.Context, c *fleximanage.Client, j *executor.Journal) error {
 	ex, err := executor.New(executor.Options{Client: c, PhaseDeadline: time.Minute, Logger: d.root})
 	if err != nil {
-		return
+		return nil
 	}
 	r, err := ex.Resume(ctx, j)
 	switch {
+	case ctx.Err() != nil:
+		d.log.Info("stopped while resuming an interrupted run; the journal is kept")
+		return ctx.Err()
 	case errors.Is(err, executor.ErrCorruptJournal):
 		d.log.Warn("journal set aside", "error", err)
 	case err != nil:
@@ -219,18 +233,12 @@ func (d *Daemon) resume(ctx context.Context, cfg *Config, c *fleximanage.Client,
 	case r != nil:
 		d.log.Info("resumed an interrupted run", "revision", short(r.Record.Revision), "jobs", len(r.Awaited))
 	}
+	return nil
 }
 
 func (d *Daemon) apply(ctx context.Context, cfg *Config, c *fleximanage.Client, j *executor.Journal, labels map[string]string, p *planner.Plan, rev string) (*executor.Result, error) {
-	stop, wait := make(chan struct{}), make(chan struct{})
-	d.runMu.Lock()
-	d.runStop, d.runWait, d.runRev = stop, wait, rev
-	d.runMu.Unlock()
-	defer func() {
-		d.runMu.Lock()
-		d.runStop, d.runWait, d.runRev = nil, nil, ""
-		d.runMu.Unlock()
-	}()
+	stop, wait := d.startApply(rev)
+	defer d.endApply()
 	// Shutdown: no new phase at once, stop waiting for jobs after the
 	// grace period, abort requests only well after that.
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -263,7 +271,12 @@ func (d *Daemon) apply(ctx context.Context, cfg *Config, c *fleximanage.Client, 
 	if err != nil {
 		return nil, err
 	}
-	return ex.Apply(runCtx, p)
+	res, err := ex.Apply(runCtx, p)
+	if err != nil && ctx.Err() == nil && isClosed(stop) {
+		// Not a failure of this revision: a newer one arrived.
+		err = fmt.Errorf("stopped for a newer revision (it runs next): %w", err)
+	}
+	return res, err
 }
 
 func (d *Daemon) applied(rev string) {

@@ -114,10 +114,20 @@ func (d *Daemon) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	if ev.Revision != "" {
 		rev = ev.Revision
 	}
+	if rev != "" && d.seen(rev) {
+		// A redelivery, or a push the run in progress (or the last one)
+		// already fetched: no run needed, so a flood of them costs none.
+		d.metrics.webhooks.WithLabelValues("ignored").Inc()
+		d.log.Debug("webhook ignored: revision already fetched", "source", source, "revision", short(rev))
+		writeJSON(w, http.StatusAccepted, map[string]string{"result": "ignored", "reason": "revision already fetched"})
+		return
+	}
 	d.metrics.webhooks.WithLabelValues("accepted").Inc()
 	d.log.Info("webhook accepted", "source", source, "ref", ev.Ref, "revision", short(rev))
 	d.supersede(rev)
-	d.Trigger("webhook:" + source)
+	// A trigger that names no revision may announce nothing new: it waits
+	// for TriggerSpacing after the last run started.
+	d.trigger(trigger{reason: "webhook:" + source, spaced: rev == ""})
 	writeJSON(w, http.StatusAccepted, map[string]string{"result": "accepted"})
 }
 
