@@ -79,6 +79,11 @@ type Daemon struct {
 	resumed   bool
 	configGen atomic.Uint64
 
+	// refused counts webhooks refused since the last warning logged at
+	// refusedLogged (Unix ns).
+	refused       atomic.Int64
+	refusedLogged atomic.Int64
+
 	reconciles atomic.Int64 // for tests
 	fetchedOK  atomic.Bool
 }

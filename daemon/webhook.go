@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // MaxWebhookBody bounds a webhook body; larger ones get 413.
@@ -133,7 +134,15 @@ func (d *Daemon) serveWebhook(w http.ResponseWriter, r *http.Request) {
 
 func (d *Daemon) unauthorized(w http.ResponseWriter, source string) {
 	d.metrics.webhooks.WithLabelValues("unauthorized").Inc()
-	d.log.Warn("webhook refused: missing or wrong signature", "source", source)
+	// One warning per 10 s at most, with the count since the last one: a
+	// flood of unsigned requests must not flood the log too.
+	n := d.refused.Add(1)
+	now := time.Now().UnixNano()
+	last := d.refusedLogged.Load()
+	if now-last >= int64(10*time.Second) && d.refusedLogged.CompareAndSwap(last, now) {
+		d.refused.Store(0)
+		d.log.Warn("webhook refused: missing or wrong signature", "source", source, "refusedSinceLastWarning", n)
+	}
 	http.Error(w, "missing or wrong signature", http.StatusUnauthorized)
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -104,6 +105,13 @@ func (j *Journal) Unfinished() (*JournalRecord, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	derr := dec.Decode(&rec)
+	if derr == nil {
+		// One value and nothing after it: a journal is always written
+		// whole, so anything more means the file is damaged.
+		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+			derr = errors.New("unexpected data after the journal record")
+		}
+	}
 	if derr == nil && rec.Format != JournalFormat {
 		derr = fmt.Errorf("format %d, want %d", rec.Format, JournalFormat)
 	}
@@ -111,7 +119,15 @@ func (j *Journal) Unfinished() (*JournalRecord, error) {
 		derr = errors.New("no organization")
 	}
 	if derr != nil {
-		aside := fmt.Sprintf("%s.corrupt-%s", j.path(), j.now().UTC().Format("20060102T150405Z"))
+		stamp := j.now().UTC().Format("20060102T150405Z")
+		aside := fmt.Sprintf("%s.corrupt-%s", j.path(), stamp)
+		// Never replace a journal set aside earlier (in the same second).
+		for n := 2; ; n++ {
+			if _, err := os.Lstat(aside); errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			aside = fmt.Sprintf("%s.corrupt-%s-%d", j.path(), stamp, n)
+		}
 		if rerr := os.Rename(j.path(), aside); rerr != nil {
 			return nil, fmt.Errorf("%w (%v) and could not be set aside: %v", ErrCorruptJournal, derr, rerr)
 		}

@@ -35,7 +35,10 @@ func (e *Executor) Resume(ctx context.Context, j *Journal) (*Resumed, error) {
 	if unknown {
 		// The write went out but its job ids were not recorded: wait for
 		// the jobs flexiManage still has queued or running for the org.
-		for _, st := range []fleximanage.JobState{fleximanage.JobActive, fleximanage.JobInactive} {
+		// Queued ones are listed first: a job that starts between the two
+		// requests is then in one of the lists (asked the other way round,
+		// it would be in neither).
+		for _, st := range []fleximanage.JobState{fleximanage.JobInactive, fleximanage.JobActive} {
 			jobs, err := e.c.JobsByState(ctx, st, 500)
 			if err != nil {
 				return nil, fmt.Errorf("resume: list %s jobs: %w", st, err)
