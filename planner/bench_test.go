@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/flexiwan-gitops/reconciler/live"
@@ -194,10 +195,11 @@ func BenchmarkLoadDiffPlan(b *testing.B) {
 				src, st := benchScenario(scenario, n)
 				o := planner.DefaultOptions()
 				o.Now = time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+				fsys := splitSource(src, 100)
 				run := func() *planner.Plan {
-					sp, err := spec.Parse("bench.yaml", strings.NewReader(src))
+					sp, err := spec.Load(fsys, ".")
 					if err != nil {
-						b.Fatalf("spec.Parse() error = %v", err)
+						b.Fatalf("spec.Load() error = %v", err)
 					}
 					p, err := planner.Build(sp, st, o)
 					if err != nil {
@@ -229,6 +231,44 @@ func BenchmarkLoadDiffPlan(b *testing.B) {
 			})
 		}
 	}
+}
+
+// splitSource lays a one-document source out as a repository would: each
+// top-level list cut into files of per items (devices/0000.yaml, ...).
+// BenchmarkLoadDiffPlan reads it with spec.Load, which parses files in
+// parallel; BenchmarkParse keeps the single-document figure.
+func splitSource(src string, per int) fstest.MapFS {
+	fsys := fstest.MapFS{}
+	section := ""
+	var items []string
+	flush := func() {
+		for i := 0; i < len(items); i += per {
+			chunk := items[i:min(i+per, len(items))]
+			name := fmt.Sprintf("%s/%04d.yaml", section, i/per)
+			fsys[name] = &fstest.MapFile{Data: []byte(section + ":\n" + strings.Join(chunk, ""))}
+		}
+		items = nil
+	}
+	for _, line := range strings.SplitAfter(src, "\n") {
+		switch {
+		case line == "":
+		case strings.HasPrefix(line, "  "):
+			if strings.HasPrefix(line, "  - ") {
+				items = append(items, line)
+			} else {
+				items[len(items)-1] += line
+			}
+		case strings.HasSuffix(strings.TrimSpace(line), ":"):
+			flush()
+			section = strings.TrimSuffix(strings.TrimSpace(line), ":")
+		default: // a one-line section such as settings: {...}
+			flush()
+			section = ""
+			fsys["settings.yaml"] = &fstest.MapFile{Data: []byte(line)}
+		}
+	}
+	flush()
+	return fsys
 }
 
 // BenchmarkParse and BenchmarkDiffPlan split BenchmarkLoadDiffPlan in two:

@@ -6,8 +6,11 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/flexiwan-gitops/reconciler/internal/yamlcheck"
 	"go.yaml.in/yaml/v3"
@@ -141,27 +144,79 @@ func load(fsys fs.FS, dir string, lim limits) (*Spec, error) {
 	// WalkDir visits a directory's entries in name order, which puts
 	// "a/x.yaml" before "a.yaml"; merge in plain path order instead.
 	sort.Strings(names)
-	var files []parsedFile
+	// Read in path order (the byte budget stops at the first file over it),
+	// parse and decode in parallel (files are independent; YAML parsing is
+	// most of the cost of a large source), then merge in path order again,
+	// where the node budget stops at the first file over it.
+	type input struct {
+		name string
+		data []byte
+		err  error
+	}
+	var inputs []input
 	var errs yamlcheck.Errors
-	budget := budget{limits: lim}
+	total := 0
 	for _, name := range names {
 		data, err := readLimited(fsys, name, lim.fileBytes)
 		if err != nil {
-			errs = append(errs, yamlcheck.Error{File: name, Msg: err.Error()})
+			inputs = append(inputs, input{name: name, err: err})
 			continue
 		}
-		budget.bytes += len(data)
-		if budget.bytes > lim.totalBytes {
-			errs = append(errs, yamlcheck.Error{File: name, Msg: fmt.Sprintf("the source is larger than %s; nothing after this file was read", size(lim.totalBytes))})
+		total += len(data)
+		if total > lim.totalBytes {
+			inputs = append(inputs, input{name: name, err: fmt.Errorf("the source is larger than %s; nothing after this file was read", size(lim.totalBytes))})
 			break
 		}
-		pf, ferrs, stop := parseFile(name, data, &budget)
-		errs = append(errs, ferrs...)
-		if stop {
+		inputs = append(inputs, input{name: name, data: data})
+	}
+	type output struct {
+		pf    parsedFile
+		errs  yamlcheck.Errors
+		nodes int
+	}
+	outputs := make([]output, len(inputs))
+	var used atomic.Int64 // nodes parsed so far, in any order
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(inputs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				in := inputs[i]
+				if in.err != nil {
+					continue
+				}
+				if used.Load() > int64(lim.nodes) {
+					outputs[i] = output{nodes: lim.nodes + 1} // over budget already: not parsed
+					continue
+				}
+				pf, ferrs, nodes := parseFile(in.name, in.data, &used, lim.nodes)
+				outputs[i] = output{pf: pf, errs: ferrs, nodes: nodes}
+			}
+		}()
+	}
+	for i := range inputs {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	var files []parsedFile
+	nodes := 0
+	for i, in := range inputs {
+		if in.err != nil {
+			errs = append(errs, yamlcheck.Error{File: in.name, Msg: in.err.Error()})
+			continue
+		}
+		out := outputs[i]
+		nodes += out.nodes
+		if nodes > lim.nodes {
+			errs = append(errs, yamlcheck.Error{File: in.name, Msg: fmt.Sprintf("the source has more than %d YAML nodes (keys, values and list items); nothing after this file was read", lim.nodes)})
 			break
 		}
-		if pf.root != nil {
-			files = append(files, pf)
+		errs = append(errs, out.errs...)
+		if out.pf.root != nil {
+			files = append(files, out.pf)
 		}
 	}
 	return build(files, names, errs)
@@ -180,19 +235,16 @@ func parse(name string, r io.Reader, lim limits) (*Spec, error) {
 	if len(data) > lim.fileBytes {
 		return nil, yamlcheck.Errors{{File: name, Msg: fmt.Sprintf("file is larger than %s", size(lim.fileBytes))}}
 	}
-	budget := budget{limits: lim}
-	pf, errs, _ := parseFile(name, data, &budget)
+	var used atomic.Int64
+	pf, errs, nodes := parseFile(name, data, &used, lim.nodes)
+	if nodes > lim.nodes {
+		errs = yamlcheck.Errors{{File: name, Msg: fmt.Sprintf("the source has more than %d YAML nodes (keys, values and list items); nothing after this file was read", lim.nodes)}}
+	}
 	var files []parsedFile
 	if pf.root != nil {
 		files = append(files, pf)
 	}
 	return build(files, []string{name}, errs)
-}
-
-// budget is what a source has used of its limits so far.
-type budget struct {
-	limits
-	bytes, nodes int
 }
 
 // size formats a byte limit for messages.
@@ -219,29 +271,30 @@ func readLimited(fsys fs.FS, name string, limit int) ([]byte, error) {
 	return data, nil
 }
 
-// parseFile parses and decodes one file. stop reports that the source
-// exceeded its node budget: nothing more should be read.
-func parseFile(name string, data []byte, b *budget) (pf parsedFile, errs yamlcheck.Errors, stop bool) {
+// parseFile parses and decodes one file. It adds the file's YAML nodes to
+// used and returns their count; when used then exceeds limit the file is
+// not decoded (decoding is where a node-heavy file costs most).
+func parseFile(name string, data []byte, used *atomic.Int64, limit int) (pf parsedFile, errs yamlcheck.Errors, nodes int) {
 	pf.name = name
 	root, err := yamlcheck.Parse(name, data)
 	if err != nil {
-		return pf, asErrors(name, err), false
+		return pf, asErrors(name, err), 0
 	}
 	if root == nil {
-		return pf, nil, false
+		return pf, nil, 0
 	}
-	b.nodes += yamlcheck.Size(root)
-	if b.nodes > b.limits.nodes {
-		return pf, yamlcheck.Errors{{File: name, Msg: fmt.Sprintf("the source has more than %d YAML nodes (keys, values and list items); nothing after this file was read", b.limits.nodes)}}, true
+	nodes = yamlcheck.Size(root)
+	if used.Add(int64(nodes)) > int64(limit) {
+		return pf, nil, nodes
 	}
 	if root.Kind != yaml.MappingNode {
-		return pf, yamlcheck.Errors{yamlcheck.At(name, root, "the file must be a mapping with pathLabels, devices, tunnels or settings")}, false
+		return pf, yamlcheck.Errors{yamlcheck.At(name, root, "the file must be a mapping with pathLabels, devices, tunnels or settings")}, nodes
 	}
 	// Unknown keys and type mismatches leave the rest of the file usable:
 	// keep it, so that one run reports the semantic problems too.
 	errs = asErrors(name, yamlcheck.DecodeNode(name, root, &pf.doc))
 	pf.root = root
-	return pf, errs, false
+	return pf, errs, nodes
 }
 
 func asErrors(name string, err error) yamlcheck.Errors {
