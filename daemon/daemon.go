@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flexiwan-gitops/reconciler/fleximanage"
+	"github.com/flexiwan-gitops/reconciler/gitsource"
 )
 
 // Options are the daemon's dependencies.
@@ -114,7 +115,7 @@ func New(cfg *Config, opts Options) *Daemon {
 		s.Mode = cfg.Mode
 		s.Drift = map[string]int{}
 		s.Organization = cfg.FlexiManage.Organization
-		s.Source = redact(cfg.Git.Repo)
+		s.Source = gitsource.Redact(cfg.Git.Repo)
 	})
 	return d
 }
@@ -150,7 +151,7 @@ func (d *Daemon) Reload(cfg *Config) {
 	d.status.update(func(s *Status) {
 		s.Mode = cfg.Mode
 		s.Organization = cfg.FlexiManage.Organization
-		s.Source = redact(cfg.Git.Repo)
+		s.Source = gitsource.Redact(cfg.Git.Repo)
 	})
 	d.log.Info("configuration reloaded")
 	select {

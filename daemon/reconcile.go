@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/flexiwan-gitops/reconciler/executor"
@@ -116,7 +115,7 @@ func (d *Daemon) reconcile(ctx context.Context, reason string) (result Result) {
 		err = apiFailure(err)
 		return classify(err)
 	}
-	opts := planner.Options{Revision: rev, Source: redact(cfg.Git.Repo), Now: time.Now(), MaxDeletions: -1}
+	opts := planner.Options{Revision: rev, Source: gitsource.Redact(cfg.Git.Repo), Now: time.Now(), MaxDeletions: -1}
 	prune := cfg.Prune
 	opts.Prune = &prune
 	if cfg.MaxDeletions != nil {
@@ -310,14 +309,4 @@ func (f *inFlight) StepSent(*planner.Step, executor.Sent, error) {}
 func (f *inFlight) PhaseDone(planner.Phase, int, error)          {}
 func (f *inFlight) JobsProgress(_ planner.Phase, c executor.JobCounts) {
 	(*Daemon)(f).status.update(func(s *Status) { s.JobsInFlight = c.Total - c.Complete - c.Failed })
-}
-
-// redact drops credentials from a repository URL.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	u.User = nil
-	return u.String()
 }

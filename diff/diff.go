@@ -427,19 +427,6 @@ func (c *ctx) groupCall(g *spec.TunnelGroup) (Call, bool) {
 	return call, true
 }
 
-// GroupCall is exported for the planner: the call of group g of sp, with
-// devices resolved through the result's pairs.
-func (r *Result) GroupCall(sp *spec.Spec, gi int) (Call, bool) {
-	byName := map[string]*live.Device{}
-	for _, p := range r.Devices {
-		if p.Live != nil {
-			byName[p.Spec.Name] = p.Live
-		}
-	}
-	c := &ctx{byName: byName}
-	return c.groupCall(&sp.Tunnels[gi])
-}
-
 func (c *ctx) tunnels() {
 	eps := Endpoints(c.liveDevices(), c.res.FinalLabels)
 	// Expand every group first, so that the maps and slices below are

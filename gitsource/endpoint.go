@@ -231,3 +231,7 @@ func isLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// Redact returns a repository URL or scp-like address without its
+// credentials, for messages, plans and status pages.
+func Redact(raw string) string { return stripUserinfo(raw) }

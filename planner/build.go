@@ -71,9 +71,9 @@ type groupCall struct {
 	ok   bool
 }
 
-// resolveGroups resolves every group's devices once: resolving them per
-// group and per phase (diff.Result.GroupCall) costs a map of every device
-// each time, which dominates the planning of large organizations.
+// resolveGroups resolves every group's devices to ids once per plan (per
+// group and per phase it would cost a map of every device each time, which
+// dominates the planning of large organizations).
 func (b *builder) resolveGroups() {
 	byName := make(map[string]string, len(b.res.Devices))
 	for _, p := range b.res.Devices {

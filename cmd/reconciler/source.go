@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -115,7 +114,7 @@ func (s *sourceFlags) load(ctx context.Context) (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	where := redactURL(s.repo)
+	where := gitsource.Redact(s.repo)
 	if s.path != "" {
 		where += "//" + s.path
 	}
@@ -137,14 +136,4 @@ func dirRevision(fsys fs.FS, files []string) (string, error) {
 		h.Write(b)
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:40], nil
-}
-
-// redactURL drops credentials from a repository URL for messages and plans.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	u.User = nil
-	return u.String()
 }
